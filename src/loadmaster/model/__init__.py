@@ -1,0 +1,1 @@
+"""Domain records and their state machines; standard library only, no I/O."""

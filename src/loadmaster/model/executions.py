@@ -1,0 +1,249 @@
+"""Running job executions and their task sequence (spec §1.3 per-task resources, §6.4, §6.5).
+
+An execution runs its steps one at a time (pull → pre → main → post for a regular job); the
+scheduler gives resources to the next step of executions already under way before anything
+new. A lost task goes back to the head of the sequence under a new id (`…_lost-n`) so a late
+update of the old incarnation cannot be mistaken for the new one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from loadmaster.model.errors import TIMEOUT_ERRORS
+from loadmaster.model.tasks import Task, TaskStatus, TaskStatusUpdate
+from loadmaster.resources import Resources
+
+RESOURCE_STARVATION_THRESHOLD = timedelta(minutes=10)
+PULL_TIMEOUT = timedelta(minutes=30)
+PRE_POST_TIMEOUT = timedelta(hours=1)
+
+
+class ExecutionStatus(StrEnum):
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CANCELED = "CANCELED"
+
+
+def cluster_id_for(framework_id: str, job_id: int, exe_num: int) -> str:
+    return f"loadmaster_job_{framework_id}_{job_id}x{exe_num}"
+
+
+def task_resources(kind: str, resources: Resources, input_file_size_mib: float) -> Resources:
+    """Per-task needs: pull/pre the full amount, main less the input size on disk, post no disk."""
+    if kind == "main":
+        return resources.with_value("disk", resources.disk - input_file_size_mib)
+    if kind == "post":
+        return resources.with_value("disk", 0.0)
+    return resources
+
+
+def allocated_environment(resources: Resources) -> dict[str, str]:
+    """`ALLOCATED_<NAME>` for every resource, one decimal, as tasks of the reference receive."""
+    return {f"ALLOCATED_{name.upper()}": f"{value:.1f}" for name, value in resources.items()}
+
+
+@dataclass(slots=True, frozen=True)
+class ExecutionSpec:
+    """What an execution is made from: identity, placement, and its steps."""
+
+    id: int
+    job_id: int
+    job_type_id: int
+    node_id: int
+    agent_id: str
+    priority: int
+    resources: Resources
+    queued: datetime
+    started: datetime
+    cluster_id: str
+    steps: tuple[str, ...] = ("pull", "pre", "main", "post")
+    exe_num: int = 1
+    input_file_size_mib: float = 0.0
+    timeout_seconds: float | None = None
+    is_system: bool = False
+    is_long_running: bool = False
+    commands: dict[str, tuple[tuple[str, ...], bool]] = field(default_factory=dict)
+    environment: dict[str, str] = field(default_factory=dict)
+
+
+def _running_timeout(spec: ExecutionSpec, kind: str) -> timedelta | None:
+    if kind == "pull":
+        return PULL_TIMEOUT
+    if kind in ("pre", "post"):
+        return PRE_POST_TIMEOUT
+    if spec.is_long_running or spec.timeout_seconds is None:
+        return None
+    return timedelta(seconds=spec.timeout_seconds)
+
+
+def build_task(spec: ExecutionSpec, kind: str) -> Task:
+    res = task_resources(kind, spec.resources, spec.input_file_size_mib)
+    command, shell = spec.commands.get(kind, ((), False))
+    env = dict(spec.environment)
+    env.update(allocated_environment(res))
+    return Task(
+        id=f"{spec.cluster_id}_{kind}",
+        kind=kind,
+        resources=res,
+        agent_id=spec.agent_id,
+        name=f"job {spec.job_id} {kind}",
+        command=command,
+        shell=shell,
+        environment=env,
+        running_timeout=_running_timeout(spec, kind),
+    )
+
+
+@dataclass(slots=True, eq=False)
+class RunningJobExecution:
+    spec: ExecutionSpec
+    tasks: list[Task]
+    remaining: list[Task]
+    current: Task | None = None
+    status: ExecutionStatus = ExecutionStatus.RUNNING
+    error: str | None = None
+    finished: datetime | None = None
+    last_task_finished: datetime | None = None
+    starved: bool = False
+    _lost_counts: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def create(cls, spec: ExecutionSpec) -> RunningJobExecution:
+        steps = ("main",) if spec.is_system else spec.steps
+        tasks = [build_task(spec, kind) for kind in steps]
+        return cls(spec=spec, tasks=tasks, remaining=list(tasks))
+
+    # -- identity shortcuts -------------------------------------------------------------------
+    @property
+    def id(self) -> int:
+        return self.spec.id
+
+    @property
+    def job_id(self) -> int:
+        return self.spec.job_id
+
+    @property
+    def node_id(self) -> int:
+        return self.spec.node_id
+
+    @property
+    def agent_id(self) -> str:
+        return self.spec.agent_id
+
+    @property
+    def priority(self) -> int:
+        return self.spec.priority
+
+    @property
+    def job_type_id(self) -> int:
+        return self.spec.job_type_id
+
+    # -- task sequence ------------------------------------------------------------------------
+    def next_task(self) -> Task | None:
+        return self.remaining[0] if self.remaining else None
+
+    def is_next_task_ready(self) -> bool:
+        return self.current is None and bool(self.remaining)
+
+    def start_next_task(self) -> Task | None:
+        if self.current is not None or not self.remaining:
+            return None
+        self.current = self.remaining.pop(0)
+        return self.current
+
+    def is_finished(self) -> bool:
+        return self.current is None and not self.remaining
+
+    def owns_task(self, task_id: str) -> bool:
+        return self.current is not None and self.current.id == task_id
+
+    def _set_final(self, status: ExecutionStatus, when: datetime, error: str | None) -> None:
+        if self.status is not ExecutionStatus.RUNNING:
+            return
+        self.remaining = []
+        self.status = status
+        self.finished = when
+        self.error = error
+
+    def task_update(self, update: TaskStatusUpdate, when: datetime) -> None:
+        task = self.current
+        if task is None or task.id != update.task_id:
+            return
+        task.update(update)
+        if update.status is TaskStatus.FINISHED:
+            self.current = None
+            self.last_task_finished = when
+            if not self.remaining and self.status is ExecutionStatus.RUNNING:
+                self.status = ExecutionStatus.COMPLETED
+                self.finished = when
+        elif update.status is TaskStatus.LOST:
+            self.current = None
+            self.last_task_finished = when
+            if self.status is ExecutionStatus.RUNNING:
+                self._requeue_lost(task)
+        elif update.status in (TaskStatus.FAILED, TaskStatus.KILLED):
+            self.current = None
+            self.last_task_finished = when
+            self._set_final(ExecutionStatus.FAILED, when, self._determine_error(task))
+
+    def _requeue_lost(self, task: Task) -> None:
+        base = f"{self.spec.cluster_id}_{task.kind}"
+        count = self._lost_counts.get(task.kind, 0) + 1
+        self._lost_counts[task.kind] = count
+        task.id = f"{base}_lost-{count}"
+        task.launched = task.started = task.ended = task.last_status_update = None
+        task.final_status = None
+        self.remaining.insert(0, task)
+
+    def _determine_error(self, task: Task) -> str:
+        if not task.has_started:
+            return "task-launch"
+        if task.kind == "main":
+            return "algorithm-unknown"
+        return task.kind if task.kind in ("pull", "pre", "post") else "unknown"
+
+    def check_for_starvation(self, when: datetime) -> bool:
+        """Starved once 10 min pass between a task's end and the next task's launch."""
+        if self.starved:
+            return True
+        if self.current is not None or not self.remaining:
+            return False
+        if self.last_task_finished is not None and (
+            when > self.last_task_finished + RESOURCE_STARVATION_THRESHOLD
+        ):
+            self.starved = True
+            self._set_final(ExecutionStatus.FAILED, when, "resource-starvation")
+        return self.starved
+
+    def execution_canceled(self, when: datetime) -> None:
+        if self.current is not None:
+            self.current.force_kill()
+        self._set_final(ExecutionStatus.CANCELED, when, None)
+
+    def execution_lost(self, when: datetime) -> None:
+        if self.current is not None:
+            self.current.force_reconciliation()
+            self.current.force_kill()
+        self._set_final(ExecutionStatus.FAILED, when, "node-lost")
+
+    def execution_timed_out(self, task: Task, when: datetime) -> None:
+        if not task.has_started:
+            name = "launch-timeout"
+        elif task.kind == "main":
+            name = "system-timeout" if self.spec.is_system else "timeout"
+        else:
+            name = TIMEOUT_ERRORS.get(task.kind, "timeout")
+        self._set_final(ExecutionStatus.FAILED, when, name)
+
+    def current_or_next_resources(self) -> Resources | None:
+        task = self.current or self.next_task()
+        return task.resources if task is not None else None
+
+
+def tasks_of(executions: Sequence[RunningJobExecution]) -> list[Task]:
+    return [exe.current for exe in executions if exe.current is not None]

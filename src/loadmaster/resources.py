@@ -1,0 +1,222 @@
+"""The Resources value type: a bag of named scalar amounts.
+
+Every amount the scheduler compares (offers, task needs, watermarks, remaining capacity) is a
+`Resources`. The arithmetic follows the reference exactly (scheduling spec §1.2) because the
+scores depend on it: subtracting a name the left side lacks is a no-op, a request for a name
+the bag lacks is met only when the request is zero or less, and comparisons are `>=` with no
+epsilon. Values are immutable: every operation returns a new bag, so a `Resources` handed to
+another object can never change under it.
+
+Units: `cpus` and `gpus` are counts, `mem` and `disk` are MiB; custom names are whatever the
+cluster declares.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+
+CPUS = "cpus"
+MEM = "mem"
+DISK = "disk"
+GPUS = "gpus"
+STANDARD_NAMES: tuple[str, ...] = (CPUS, MEM, DISK, GPUS)
+# Names that `remove_resource` zeroes instead of deleting (gpus is deleted, as in the reference).
+_NEVER_REMOVED = frozenset((CPUS, MEM, DISK))
+
+
+class Resources:
+    """An immutable bag of named scalar resources; the four standard names are always present."""
+
+    __slots__ = ("_values",)
+
+    _values: dict[str, float]
+
+    def __init__(self, values: Mapping[str, float] | Iterable[tuple[str, float]] = ()) -> None:
+        merged: dict[str, float] = {name: 0.0 for name in STANDARD_NAMES}
+        items = values.items() if isinstance(values, Mapping) else values
+        for name, value in items:  # later duplicates replace earlier ones
+            merged[name] = float(value)
+        self._values = merged
+
+    @classmethod
+    def _wrap(cls, values: dict[str, float]) -> Resources:
+        """Build from a dict already holding the standard names, without copying it."""
+        res = cls.__new__(cls)
+        res._values = values
+        return res
+
+    @classmethod
+    def of(cls, **values: float) -> Resources:
+        return cls(values)
+
+    # -- access -------------------------------------------------------------------------------
+    @property
+    def cpus(self) -> float:
+        return self._values[CPUS]
+
+    @property
+    def mem(self) -> float:
+        return self._values[MEM]
+
+    @property
+    def disk(self) -> float:
+        return self._values[DISK]
+
+    @property
+    def gpus(self) -> float:
+        return self._values.get(GPUS, 0.0)
+
+    def get(self, name: str, default: float = 0.0) -> float:
+        return self._values.get(name, default)
+
+    def names(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def items(self) -> Iterator[tuple[str, float]]:
+        return iter(self._values.items())
+
+    def as_dict(self) -> dict[str, float]:
+        return dict(self._values)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._values
+
+    # -- arithmetic ---------------------------------------------------------------------------
+    def add(self, other: Resources) -> Resources:
+        """Sum per name; names only in `other` are inserted."""
+        out = dict(self._values)
+        for name, value in other._values.items():
+            out[name] = out.get(name, 0.0) + value
+        return Resources._wrap(out)
+
+    def subtract(self, other: Resources) -> Resources:
+        """Subtract per name, ignoring names absent from self; values may go negative."""
+        out = dict(self._values)
+        for name, value in other._values.items():
+            if name in out:
+                out[name] -= value
+        return Resources._wrap(out)
+
+    def __add__(self, other: Resources) -> Resources:
+        return self.add(other)
+
+    def __sub__(self, other: Resources) -> Resources:
+        return self.subtract(other)
+
+    def is_sufficient_to_meet(self, request: Resources) -> bool:
+        """True iff every requested amount is available; a lacking name only meets a request <= 0."""
+        values = self._values
+        for name, wanted in request._values.items():
+            have = values.get(name)
+            if have is None:
+                if wanted > 0.0:
+                    return False
+            elif have < wanted:
+                return False
+        return True
+
+    def increase_up_to(self, other: Resources) -> Resources:
+        """Per name, the larger of the two; names only in `other` are copied in."""
+        out = dict(self._values)
+        for name, value in other._values.items():
+            if name not in out or out[name] < value:
+                out[name] = value
+        return Resources._wrap(out)
+
+    def limit_to(self, other: Resources) -> Resources:
+        """Lower each value to `other`'s; names of self missing from `other` are removed."""
+        out = dict(self._values)
+        for name in list(out):
+            if name in other._values:
+                if out[name] > other._values[name]:
+                    out[name] = other._values[name]
+            elif name in _NEVER_REMOVED:
+                out[name] = 0.0
+            else:
+                del out[name]
+        return Resources._wrap(out)
+
+    def remove_resource(self, name: str) -> Resources:
+        """cpus, mem and disk are zeroed, never deleted; any other name (gpus too) is deleted."""
+        out = dict(self._values)
+        if name in _NEVER_REMOVED:
+            out[name] = 0.0
+        else:
+            out.pop(name, None)
+        return Resources._wrap(out)
+
+    def with_value(self, name: str, value: float) -> Resources:
+        out = dict(self._values)
+        out[name] = float(value)
+        return Resources._wrap(out)
+
+    def round_values(self) -> Resources:
+        """Round to 2 decimals, the reference's guard against float drift."""
+        return Resources._wrap({name: round(value, 2) for name, value in self._values.items()})
+
+    def is_equal(self, other: Resources) -> bool:
+        """Same names and values equal after rounding to 5 decimals."""
+        if self._values.keys() != other._values.keys():
+            return False
+        return all(
+            round(value, 5) == round(other._values[name], 5) for name, value in self._values.items()
+        )
+
+    def is_zero(self) -> bool:
+        return all(value == 0.0 for value in self._values.values())
+
+    # -- dunder -------------------------------------------------------------------------------
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Resources) and self._values == other._values
+
+    def __hash__(self) -> int:
+        return hash(tuple(sorted(self._values.items())))
+
+    def __repr__(self) -> str:
+        return f"Resources({self._values!r})"
+
+    def __str__(self) -> str:
+        return "[" + ", ".join(f"{value:.2f} {name}" for name, value in self._values.items()) + "]"
+
+    def to_json(self) -> dict[str, object]:
+        return {"version": "1.0", "resources": dict(self._values)}
+
+    def key(self) -> tuple[tuple[str, float], ...]:
+        """A hashable shape key: identical requests share it (used to group queue entries)."""
+        return tuple(sorted(self._values.items()))
+
+
+EMPTY = Resources()
+
+
+def total(resources: Iterable[Resources]) -> Resources:
+    """Sum of many bags (empty bag for none)."""
+    out: dict[str, float] = {name: 0.0 for name in STANDARD_NAMES}
+    for res in resources:
+        for name, value in res.items():
+            out[name] = out.get(name, 0.0) + value
+    return Resources._wrap(out)
+
+
+def count_satisfiable(available: Resources, requirements: Iterable[Resources]) -> int:
+    """How many of the requirements `available` can meet: the reference's fit score."""
+    return sum(1 for req in requirements if available.is_sufficient_to_meet(req))
+
+
+def from_json(data: Mapping[str, object]) -> Resources:
+    """Parse the reference's JSON form `{"version": "1.0", "resources": {name: number}}`."""
+    extra = set(data) - {"version", "resources"}
+    if extra:
+        raise ValueError(f"resources: unexpected keys {sorted(extra)}")
+    version = data.get("version", "1.0")
+    if version != "1.0":
+        raise ValueError(f"resources.version: unsupported version {version!r}")
+    raw = data.get("resources", {})
+    if not isinstance(raw, Mapping):
+        raise ValueError("resources.resources: must be an object of name to number")
+    values: dict[str, float] = {}
+    for name, value in raw.items():
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"resources.resources.{name}: must be a number")
+        values[str(name)] = float(value)
+    return Resources(values)

@@ -1,0 +1,1 @@
+"""One scheduling cycle: pure, deterministic, driven by `when` and the state passed in."""

@@ -1,0 +1,1 @@
+"""Persistence adapters behind the core's `SchedulingStore` port."""
