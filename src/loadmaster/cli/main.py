@@ -1,0 +1,62 @@
+"""The `loadmaster` command. Exit codes: 0 ok, 1 a failure reported, 2 bad usage or input."""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from loadmaster.plan.output import print_tables
+from loadmaster.plan.run import plan_from_text
+from loadmaster.plan.snapshot import SnapshotError
+
+app = typer.Typer(
+    name="loadmaster",
+    help="A cluster scheduler for batch job executions.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+@app.callback()
+def _root() -> None:
+    """A cluster scheduler for batch job executions."""
+
+
+class OutputFormat(StrEnum):
+    TABLE = "table"
+    JSON = "json"
+
+
+def _fail(message: str) -> typer.Exit:
+    Console(stderr=True).print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(2)
+
+
+@app.command()
+def plan(
+    snapshot: Annotated[str, typer.Argument(help="Cluster snapshot (JSON); - reads stdin.")],
+    output: Annotated[OutputFormat, typer.Option("--output", "-o")] = OutputFormat.TABLE,
+) -> None:
+    """Dry-run one scheduling cycle over a cluster snapshot and print what it would do."""
+    try:
+        text = sys.stdin.read() if snapshot == "-" else Path(snapshot).read_text()
+    except OSError as exc:
+        raise _fail(f"{snapshot}: {exc.strerror or exc}") from None
+    try:
+        doc = plan_from_text(text)
+    except SnapshotError as exc:
+        raise _fail("invalid snapshot:\n  " + "\n  ".join(exc.problems)) from None
+    if output is OutputFormat.JSON:
+        typer.echo(json.dumps(doc, indent=2))
+    else:
+        print_tables(doc, Console())
+
+
+def main() -> None:
+    app()

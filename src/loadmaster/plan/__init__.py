@@ -1,0 +1,1 @@
+"""`loadmaster plan`: one dry-run cycle over a cluster snapshot (docs/plan-format.md)."""
