@@ -73,7 +73,15 @@ class _QueuePass:
     scheduled: list[QueuedJobExecution] = field(default_factory=list)
     scores: dict[int, int] = field(default_factory=dict)
     canceled: list[QueueEntry] = field(default_factory=list)
-    unmet: dict[int, str | None] = field(default_factory=dict)
+    # per job-type subject: (type id, invalid names, insufficient names), first seen first
+    problems: dict[str, tuple[int, dict[str, None], dict[str, None]]] = field(default_factory=dict)
+
+    def note(
+        self, subject: str, type_id: int, invalid: Sequence[str], insufficient: Sequence[str]
+    ) -> None:
+        found = self.problems.setdefault(subject, (type_id, {}, {}))
+        found[1].update(dict.fromkeys(invalid))
+        found[2].update(dict.fromkeys(insufficient))
 
 
 class SchedulingManager:
@@ -295,7 +303,7 @@ class SchedulingManager:
         outcome = self._process_queue(
             available, job_type_resources, running, system_tasks_waiting, when, report
         )
-        self._record_unmet(outcome.unmet)
+        self._record_resource_problems(outcome, when)
         if not outcome.scheduled and not outcome.canceled:
             return
         try:
@@ -438,16 +446,7 @@ class SchedulingManager:
         job_type = self.job_types.get(entry.job_type_id)
         subject = job_type.name if job_type is not None else f"#{entry.job_type_id}"
         problems = resource_problems(entry.resources, largest)
-        if job_type is not None:
-            outcome.unmet[job_type.id] = problems.unmet_text() or None
-        if problems.invalid:
-            self.warnings.activate(
-                invalid_resources(subject, list(problems.invalid)), when, subject
-            )
-        if problems.insufficient:
-            self.warnings.activate(
-                insufficient_resources(subject, list(problems.insufficient)), when, subject
-            )
+        outcome.note(subject, entry.job_type_id, problems.invalid, problems.insufficient)
         if problems:
             if problems.invalid:
                 return (
@@ -459,8 +458,6 @@ class SchedulingManager:
                 for n in problems.insufficient
             )
             return ReasonCode.INSUFFICIENT_RESOURCES, f"no node is big enough: {names}"
-        self.warnings.deactivate(INVALID_RESOURCES, subject)
-        self.warnings.deactivate(INSUFFICIENT_RESOURCES, subject)
         if job_type is None:
             self.warnings.activate(unknown_job_type(entry.job_type_id), when, subject)
             return (
@@ -478,14 +475,27 @@ class SchedulingManager:
             )
         return None
 
-    def _record_unmet(self, unmet: dict[int, str | None]) -> None:
-        """Write only what changed, once a cycle (the reference wrote every row, every cycle)."""
+    def _record_resource_problems(self, outcome: _QueuePass, when: datetime) -> None:
+        """Per job type seen this cycle: its warnings and `unmet_resources` reflect all of its
+        entries the cycle checked, refreshed every cycle (the reference skipped a flagged type
+        until its warning expired, up to an hour, §12.2 defect 3). Only changes are written,
+        once a cycle (the reference wrote every row, every cycle)."""
         changes: dict[int, str | None] = {}
-        for type_id, text in unmet.items():
+        for subject, (type_id, invalid, insufficient) in outcome.problems.items():
+            if invalid:
+                self.warnings.activate(invalid_resources(subject, list(invalid)), when, subject)
+            else:
+                self.warnings.deactivate(INVALID_RESOURCES, subject)
+            if insufficient:
+                warning = insufficient_resources(subject, list(insufficient))
+                self.warnings.activate(warning, when, subject)
+            else:
+                self.warnings.deactivate(INSUFFICIENT_RESOURCES, subject)
             job_type = self.job_types.get(type_id)
+            text = ",".join([*invalid, *insufficient]) or None
             if job_type is not None and job_type.unmet_resources != text:
                 job_type.unmet_resources = text
-                changes[type_id] = text
+                changes[job_type.id] = text
         if changes:
             self.store.record_unmet_resources(changes)
 

@@ -1,0 +1,5 @@
+"""`python -m loadmaster` runs the command line."""
+
+from loadmaster.cli.main import main
+
+main()
