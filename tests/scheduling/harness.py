@@ -17,14 +17,24 @@ def node(i: int, state: str = "READY", **extra: Any) -> dict[str, Any]:
     return {"id": i, "hostname": f"host_{i}", "agent_id": f"agent_{i}", "state": state, **extra}
 
 
-def offer(i: int, cpus: float, mem: float, name: str | None = None, **extra: float) -> dict[str, Any]:
-    return {"id": name or f"offer_{i}", "agent_id": f"agent_{i}", "resources": {"cpus": cpus, "mem": mem, **extra}}
+def offer(
+    i: int, cpus: float, mem: float, name: str | None = None, **extra: float
+) -> dict[str, Any]:
+    return {
+        "id": name or f"offer_{i}",
+        "agent_id": f"agent_{i}",
+        "resources": {"cpus": cpus, "mem": mem, **extra},
+    }
 
 
 def entry(i: int, job_type: int = 1, priority: int = 100, **resources: float) -> dict[str, Any]:
     return {
-        "id": i, "job_id": 100 + i, "job_type_id": job_type, "priority": priority,
-        "queued": f"2025-12-31T23:{i % 60:02d}:00Z", "resources": resources or {"cpus": 1.0, "mem": 512.0},
+        "id": i,
+        "job_id": 100 + i,
+        "job_type_id": job_type,
+        "priority": priority,
+        "queued": f"2025-12-31T23:{i % 60:02d}:00Z",
+        "resources": resources or {"cpus": 1.0, "mem": 512.0},
     }
 
 
@@ -42,5 +52,9 @@ def state_of(doc: dict[str, Any]) -> PlanState:
     return build_state(parse_snapshot(json.dumps(doc)))
 
 
-def cycle(state: PlanState, client: RecordingClient | None = None, after_seconds: float = 0.0) -> CycleReport:
-    return state.manager.run_cycle(client or RecordingClient(), state.when + timedelta(seconds=after_seconds))
+def cycle(
+    state: PlanState, client: RecordingClient | None = None, after_seconds: float = 0.0
+) -> CycleReport:
+    return state.manager.run_cycle(
+        client or RecordingClient(), state.when + timedelta(seconds=after_seconds)
+    )

@@ -7,10 +7,10 @@ from collections import Counter, defaultdict
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
+from tests.scheduling.snapshots import snapshots
 
 from loadmaster.plan.run import plan_from_text
 from loadmaster.resources import Resources, total
-from tests.scheduling.snapshots import snapshots
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -44,10 +44,19 @@ def test_launched_tasks_never_exceed_the_offers_they_run_on(snapshot: dict[str, 
 @given(snapshots())
 def test_no_entry_is_scheduled_twice_and_each_has_one_outcome(snapshot: dict[str, Any]) -> None:
     doc = run(snapshot)
-    outcomes = [s["queue_id"] for s in doc["scheduled"]] + doc["canceled"] + [u["queue_id"] for u in doc["unscheduled"]]
+    outcomes = (
+        [s["queue_id"] for s in doc["scheduled"]]
+        + doc["canceled"]
+        + [u["queue_id"] for u in doc["unscheduled"]]
+    )
     assert len(outcomes) == len(set(outcomes))
     assert len(outcomes) + doc["beyond_queue_limit"] == len(snapshot["queue"])
-    pulls = [t["queue_id"] for launch in doc["launches"] for t in launch["tasks"] if t["queue_id"] is not None]
+    pulls = [
+        t["queue_id"]
+        for launch in doc["launches"]
+        for t in launch["tasks"]
+        if t["queue_id"] is not None
+    ]
     assert len(pulls) == len(set(pulls))
 
 

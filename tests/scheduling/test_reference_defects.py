@@ -4,26 +4,35 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from tests.scheduling.harness import cycle, entry, job_type, node, offer, snapshot, state_of
+
 from loadmaster.model.offers import ResourceOffer
 from loadmaster.model.tasks import TaskStatus, TaskStatusUpdate
 from loadmaster.plan.builder import RecordingClient
 from loadmaster.resources import Resources
 from loadmaster.scheduling.reasons import ReasonCode
-from tests.scheduling.harness import cycle, entry, job_type, node, offer, snapshot, state_of
 
 
 def test_defect_1_a_custom_resource_does_not_halt_the_cycle() -> None:
-    state = state_of(snapshot(nodes=[node(1)], offers=[offer(1, 4, 4096, foo=3.0)], queue=[entry(1)]))
+    state = state_of(
+        snapshot(nodes=[node(1)], offers=[offer(1, 4, 4096, foo=3.0)], queue=[entry(1)])
+    )
     report = cycle(state)
     assert [s.queue_id for s in report.scheduled] == [1]
     assert report.cluster_total.get("foo") == 3.0 and report.largest_node.get("foo") == 3.0
 
 
 def test_defect_2_an_unknown_job_type_does_not_abort_the_cycle() -> None:
-    state = state_of(snapshot(nodes=[node(1)], offers=[offer(1, 4, 4096)], queue=[entry(1, job_type=42), entry(2)]))
+    state = state_of(
+        snapshot(
+            nodes=[node(1)], offers=[offer(1, 4, 4096)], queue=[entry(1, job_type=42), entry(2)]
+        )
+    )
     report = cycle(state)
     assert [s.queue_id for s in report.scheduled] == [2]
-    assert [(u.queue_id, u.reason) for u in report.unscheduled] == [(1, ReasonCode.UNKNOWN_JOB_TYPE)]
+    assert [(u.queue_id, u.reason) for u in report.unscheduled] == [
+        (1, ReasonCode.UNKNOWN_JOB_TYPE)
+    ]
     assert report.declined_offers == [] and report.tasks_launched == 1
 
 
@@ -42,7 +51,9 @@ class CountingStore:
 
 
 def test_defect_3_unmet_resources_are_rechecked_every_cycle_and_written_only_on_change() -> None:
-    state = state_of(snapshot(nodes=[node(1)], offers=[offer(1, 4, 4096)], queue=[entry(1, cpus=8.0, mem=512.0)]))
+    state = state_of(
+        snapshot(nodes=[node(1)], offers=[offer(1, 4, 4096)], queue=[entry(1, cpus=8.0, mem=512.0)])
+    )
     store = CountingStore(state.manager.store)
     state.manager.store = store  # type: ignore[assignment]
     first = cycle(state)
@@ -52,7 +63,14 @@ def test_defect_3_unmet_resources_are_rechecked_every_cycle_and_written_only_on_
     assert store.unmet_writes == [{1: "cpus"}]
     # The cluster grows a minute later (the reference would skip the type for up to an hour).
     state.manager.offers.add_new_offers(
-        [ResourceOffer("big", "agent_1", Resources.of(cpus=16, mem=8192), state.when + timedelta(seconds=60))]
+        [
+            ResourceOffer(
+                "big",
+                "agent_1",
+                Resources.of(cpus=16, mem=8192),
+                state.when + timedelta(seconds=60),
+            )
+        ]
     )
     grown = cycle(state, after_seconds=60)
     assert [s.queue_id for s in grown.scheduled] == [1]
@@ -65,7 +83,9 @@ def test_defect_4_a_system_task_goes_to_a_ready_node_even_if_a_paused_one_scores
     doc = snapshot(
         nodes=[node(1, "PAUSED"), node(2)],
         offers=[offer(1, 1.0, 600.0), offer(2, 8.0, 8192.0)],
-        system_tasks=[{"id": "svc-1", "kind": "message-handler", "resources": {"cpus": 0.5, "mem": 512.0}}],
+        system_tasks=[
+            {"id": "svc-1", "kind": "message-handler", "resources": {"cpus": 0.5, "mem": 512.0}}
+        ],
         queue=[entry(1)],
     )
     report = cycle(state_of(doc))
@@ -92,7 +112,8 @@ def test_defect_4_a_failed_accept_falls_back_to_the_next_best_node() -> None:
 def test_defect_5_gpu_reservations_are_released_on_reset() -> None:
     doc = snapshot(
         job_types=[job_type(1, "train", resources={"cpus": 1.0, "mem": 512.0, "gpus": 1.0})],
-        nodes=[node(1)], offers=[offer(1, 4.0, 4096.0, gpus=2.0)],
+        nodes=[node(1)],
+        offers=[offer(1, 4.0, 4096.0, gpus=2.0)],
         queue=[entry(1, cpus=1.0, mem=512.0, gpus=1.0), entry(2, cpus=1.0, mem=512.0, gpus=1.0)],
     )
     state = state_of(doc)
@@ -106,8 +127,11 @@ def test_defect_5_gpu_reservations_are_released_on_reset() -> None:
 
 def test_defect_5_gpus_are_released_when_an_execution_ends() -> None:
     doc = snapshot(
-        job_types=[job_type(1, "train", resources={"cpus": 1.0, "mem": 512.0, "gpus": 1.0}, steps=["main"])],
-        nodes=[node(1)], offers=[offer(1, 4.0, 4096.0, gpus=2.0)],
+        job_types=[
+            job_type(1, "train", resources={"cpus": 1.0, "mem": 512.0, "gpus": 1.0}, steps=["main"])
+        ],
+        nodes=[node(1)],
+        offers=[offer(1, 4.0, 4096.0, gpus=2.0)],
         queue=[entry(1, cpus=1.0, mem=512.0, gpus=1.0)],
     )
     state = state_of(doc)
@@ -123,8 +147,11 @@ def test_defect_5_gpus_are_released_when_an_execution_ends() -> None:
 
 def test_defect_5_gpus_are_released_when_a_lost_execution_ends() -> None:
     doc = snapshot(
-        job_types=[job_type(1, "train", resources={"cpus": 1.0, "mem": 512.0, "gpus": 1.0}, steps=["main"])],
-        nodes=[node(1)], offers=[offer(1, 4.0, 4096.0, gpus=1.0)],
+        job_types=[
+            job_type(1, "train", resources={"cpus": 1.0, "mem": 512.0, "gpus": 1.0}, steps=["main"])
+        ],
+        nodes=[node(1)],
+        offers=[offer(1, 4.0, 4096.0, gpus=1.0)],
         queue=[entry(1, cpus=1.0, mem=512.0, gpus=1.0)],
     )
     state = state_of(doc)
@@ -136,8 +163,12 @@ def test_defect_5_gpus_are_released_when_a_lost_execution_ends() -> None:
     host.set_online(False)
     lost = cycle(state, after_seconds=1)
     assert len(lost.lost_executions) == 1 and gpus.available(1) == 0  # its task is still live
-    update = TaskStatusUpdate(task.id, "agent_1", TaskStatus.LOST, state.when + timedelta(seconds=2))
-    finished = state.manager.executions.handle_task_update(update, state.when + timedelta(seconds=2))
+    update = TaskStatusUpdate(
+        task.id, "agent_1", TaskStatus.LOST, state.when + timedelta(seconds=2)
+    )
+    finished = state.manager.executions.handle_task_update(
+        update, state.when + timedelta(seconds=2)
+    )
     assert finished is not None and finished.error == "node-lost"
     assert gpus.available(1) == 1
 
@@ -145,8 +176,14 @@ def test_defect_5_gpus_are_released_when_a_lost_execution_ends() -> None:
 def test_defect_12_max_scheduled_zero_means_none_and_null_unlimited() -> None:
     doc = snapshot(
         job_types=[job_type(1, "none", max_scheduled=0), job_type(2, "any", max_scheduled=None)],
-        nodes=[node(1)], offers=[offer(1, 16.0, 16384.0)],
-        queue=[entry(1, job_type=1), entry(2, job_type=2), entry(3, job_type=2), entry(4, job_type=2)],
+        nodes=[node(1)],
+        offers=[offer(1, 16.0, 16384.0)],
+        queue=[
+            entry(1, job_type=1),
+            entry(2, job_type=2),
+            entry(3, job_type=2),
+            entry(4, job_type=2),
+        ],
     )
     report = cycle(state_of(doc))
     assert sorted(s.queue_id for s in report.scheduled) == [2, 3, 4]
@@ -175,10 +212,14 @@ def test_defect_16_offers_are_declined_when_the_cycle_is_abandoned() -> None:
 
 
 def test_defect_22_ids_with_underscores_route_task_updates() -> None:
-    state = state_of(snapshot(
-        job_types=[job_type(1, steps=["main", "post"])], nodes=[node(1)], offers=[offer(1, 4.0, 4096.0)],
-        queue=[entry(1)],
-    ))
+    state = state_of(
+        snapshot(
+            job_types=[job_type(1, steps=["main", "post"])],
+            nodes=[node(1)],
+            offers=[offer(1, 4.0, 4096.0)],
+            queue=[entry(1)],
+        )
+    )
     client = RecordingClient(framework="my_frame_work_7")
     report = cycle(state, client)
     (task,) = report.launches[0].tasks

@@ -38,19 +38,34 @@ def sched_node(
     for t in tasks or []:
         task_res = task_res.add(t.resources)
     rs = ResourceSet(offered, task_res, watermark or offered.add(task_res))
-    return SchedulingNode(node or ready_node(), "agent_1", rs, tasks or [], exes or [], gpus or GpuTable())
+    return SchedulingNode(
+        node or ready_node(), "agent_1", rs, tasks or [], exes or [], gpus or GpuTable()
+    )
 
 
 def queued(i: int, priority: int = 100, **res: float) -> QueuedJobExecution:
     return QueuedJobExecution(QueueEntry(i, 100 + i, 1, priority, WHEN, R(**res)))
 
 
-def running(i: int, priority: int, current: str | None, remaining: tuple[str, ...], **res: float) -> RunningJobExecution:
+def running(
+    i: int, priority: int, current: str | None, remaining: tuple[str, ...], **res: float
+) -> RunningJobExecution:
     steps = ((current,) if current else ()) + remaining
-    exe = RunningJobExecution.create(ExecutionSpec(
-        id=i, job_id=i, job_type_id=1, node_id=1, agent_id="agent_1", priority=priority,
-        resources=R(**res), queued=WHEN, started=WHEN, cluster_id=f"c{i}", steps=steps,
-    ))
+    exe = RunningJobExecution.create(
+        ExecutionSpec(
+            id=i,
+            job_id=i,
+            job_type_id=1,
+            node_id=1,
+            agent_id="agent_1",
+            priority=priority,
+            resources=R(**res),
+            queued=WHEN,
+            started=WHEN,
+            cluster_id=f"c{i}",
+            steps=steps,
+        )
+    )
     if current:
         task = exe.start_next_task()
         assert task is not None
@@ -71,9 +86,18 @@ JTR = [R(cpus=1, mem=512), R(cpus=4, mem=4096), R(cpus=8, mem=1024)]
         (R(cpus=16, mem=8192), R(cpus=1, mem=512), 3),
         (R(cpus=4, mem=4096, gpus=1), R(cpus=1, mem=128, gpus=2), None),
     ],
-    ids=["no-fit-is-none", "exact-fit-counts-zero", "leaves-too-little-memory", "leaves-room-for-one", "leaves-room-for-all", "gpus-do-not-fit"],
+    ids=[
+        "no-fit-is-none",
+        "exact-fit-counts-zero",
+        "leaves-too-little-memory",
+        "leaves-room-for-one",
+        "leaves-room-for-all",
+        "gpus-do-not-fit",
+    ],
 )
-def test_scheduling_score_counts_job_types_that_still_fit(offered: Resources, wanted: Resources, expected: int | None) -> None:
+def test_scheduling_score_counts_job_types_that_still_fit(
+    offered: Resources, wanted: Resources, expected: int | None
+) -> None:
     node = sched_node(offered)
     entry = QueuedJobExecution(QueueEntry(1, 1, 1, 1, WHEN, wanted))
     assert node.score_job_exe_for_scheduling(entry, JTR) == expected
@@ -96,8 +120,12 @@ def test_reservation_score_subtracts_only_more_important_work_and_non_job_tasks(
     other_job_task = Task("t", "main", R(cpus=6, mem=100), agent_id="agent_1")
     important = running(1, 10, "main", (), cpus=4, mem=1000)
     unimportant = running(2, 90, None, ("main",), cpus=4, mem=1000)
-    node = sched_node(R(cpus=1, mem=1000), watermark=R(cpus=16, mem=16000), tasks=[health, other_job_task],
-                      exes=[important, unimportant])
+    node = sched_node(
+        R(cpus=1, mem=1000),
+        watermark=R(cpus=16, mem=16000),
+        tasks=[health, other_job_task],
+        exes=[important, unimportant],
+    )
     entry = queued(9, priority=50, cpus=8, mem=1000)
     # 16 - health 1 - important 4 = 11 cpus available; 11 - 8 = 3 cpus -> only the 1-cpu type fits
     assert node.reservation_available(50).cpus == 11
@@ -110,13 +138,20 @@ def test_reservation_score_subtracts_only_more_important_work_and_non_job_tasks(
 def test_reservation_counts_entries_allocated_this_cycle_with_priority_at_most_its_own() -> None:
     node = sched_node(R(cpus=8, mem=8000), watermark=R(cpus=8, mem=8000))
     assert node.accept_new_job_exe(queued(1, priority=50, cpus=6, mem=1000))
-    assert node.score_job_exe_for_reservation(queued(2, priority=40, cpus=4, mem=100), JTR) is not None
+    assert (
+        node.score_job_exe_for_reservation(queued(2, priority=40, cpus=4, mem=100), JTR) is not None
+    )
     assert node.score_job_exe_for_reservation(queued(3, priority=50, cpus=4, mem=100), JTR) is None
 
 
 @pytest.mark.parametrize(
     ("node_flags", "expected"),
-    [({}, True), ({"is_paused": True}, False), ({"is_online": False}, False), ({"is_image_pulled": False}, False)],
+    [
+        ({}, True),
+        ({"is_paused": True}, False),
+        ({"is_online": False}, False),
+        ({"is_image_pulled": False}, False),
+    ],
     ids=["ready-accepts", "paused-refuses", "offline-refuses", "image-pull-refuses"],
 )
 def test_new_job_needs_a_ready_node(node_flags: dict[str, bool], expected: bool) -> None:
@@ -144,7 +179,9 @@ def test_new_job_with_gpus_needs_a_gpu_reservation() -> None:
     [({}, True, True), ({"is_paused": True}, True, False), ({}, False, False)],
     ids=["ready-and-fits", "not-ready", "does-not-fit"],
 )
-def test_system_task_needs_ready_and_room(node_flags: dict[str, bool], fits: bool, expected: bool) -> None:
+def test_system_task_needs_ready_and_room(
+    node_flags: dict[str, bool], fits: bool, expected: bool
+) -> None:
     node = sched_node(R(cpus=1, mem=1024 if fits else 100), node=ready_node(**node_flags))
     task = Task("svc", "message-handler", R(cpus=0.5, mem=512))
     assert node.accept_system_task(task) is expected
@@ -155,7 +192,9 @@ def test_next_task_waits_when_it_does_not_fit_and_is_refused_on_a_node_not_ready
     exe = running(1, 10, None, ("main",), cpus=2, mem=100)
     waiting: list[Task] = []
     small = sched_node(R(cpus=1, mem=1000))
-    assert small.accept_job_exe_next_task(exe, waiting) is True and [t.kind for t in waiting] == ["main"]
+    assert small.accept_job_exe_next_task(exe, waiting) is True and [t.kind for t in waiting] == [
+        "main"
+    ]
     offline = sched_node(R(cpus=8, mem=1000), node=ready_node(is_online=False))
     assert offline.accept_job_exe_next_task(exe, []) is False
     assert offline.allocated_resources.cpus == 0
@@ -170,7 +209,7 @@ def test_offer_fallback_drops_all_executions_then_all_tasks() -> None:
     node_task = Task("h", "health", R(cpus=0.1, mem=32), agent_id="agent_1")
     node = sched_node(R(cpus=4, mem=4096))
     node.allocated_tasks.append(node_task)
-    node._allocate(node_task.resources)  # noqa: SLF001 - arranging the allocation directly
+    node._allocate(node_task.resources)
     exe = running(1, 10, None, ("main",), cpus=2, mem=512)
     assert node.accept_job_exe_next_task(exe, []) is False
     small = ResourceOffer("o", "agent_1", R(cpus=1, mem=1024), WHEN)
