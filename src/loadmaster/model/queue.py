@@ -45,6 +45,7 @@ class QueueEntry:
     output_workspaces: tuple[str, ...] = ()
     input_file_size_mib: float = 0.0
     timeout_seconds: float | None = None
+    environment: tuple[tuple[str, str], ...] = ()  # the job's own, added to its type's
 
     def workspaces(self) -> tuple[str, ...]:
         return self.input_workspaces + self.output_workspaces

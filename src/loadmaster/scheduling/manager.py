@@ -517,6 +517,9 @@ class SchedulingManager:
         assert job_type is not None and queued.scheduled_node_id is not None
         node_id = queued.scheduled_node_id
         environment = dict(job_type.environment)
+        environment.update(entry.environment)
+        environment["LOADMASTER_JOB_ID"] = str(entry.job_id)
+        environment["LOADMASTER_EXECUTION_ID"] = str(execution_id)
         gpus = self.executions.gpus.assign(node_id, entry.id, entry.job_id)
         if gpus:
             devices = ",".join(str(i) for i in gpus)

@@ -1,0 +1,191 @@
+"""Service configuration: a TOML file, `LOADMASTER_…` environment overrides, validated at start.
+
+Every error names the key (`scheduler.cycle_seconds: …`) so a bad deployment fails at once
+and says where. Environment variables override file values key by key:
+`LOADMASTER_<SECTION>_<KEY>` (for example `LOADMASTER_STORE_URL`,
+`LOADMASTER_SCHEDULER_CYCLE_SECONDS`); values are read as TOML scalars when they parse as one
+(`2`, `1.5`, `true`), otherwise as strings.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+ENV_PREFIX = "LOADMASTER_"
+
+
+class ConfigError(ValueError):
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _non_negative(value: dict[str, float]) -> dict[str, float]:
+    for name, amount in value.items():
+        if amount < 0:
+            raise ValueError(f"{name}: must not be negative (got {amount:g})")
+    return value
+
+
+class StoreConfig(_Section):
+    url: str | None = None  # default: a SQLite file in the data directory
+
+
+class SchedulerConfig(_Section):
+    data_dir: str = "loadmaster-data"
+    cycle_seconds: Annotated[float, Field(gt=0)] = 1.0
+    queue_mode: Literal["FIFO", "LIFO"] = "FIFO"
+    queue_limit: Annotated[int, Field(ge=1)] = 500
+    engine: Literal["reference", "fast"] = "reference"
+    on_shutdown: Literal["leave", "kill"] = "leave"
+    framework_id: Annotated[str, Field(min_length=1)] = "loadmaster"
+    health_min_free_mib: Annotated[float, Field(ge=0)] = 256.0
+    sync_seconds: Annotated[float, Field(gt=0)] = 5.0
+
+    @field_validator("queue_mode", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+
+class LocalAgentConfig(_Section):
+    name: Annotated[str, Field(min_length=1)]
+    resources: dict[str, float]
+
+    @field_validator("resources")
+    @classmethod
+    def _check(cls, value: dict[str, float]) -> dict[str, float]:
+        return _non_negative(value)
+
+
+class LocalBackendConfig(_Section):
+    work_dir: str | None = None  # default: <data_dir>/agents
+    reserve: dict[str, float] = Field(default_factory=lambda: {"cpus": 0.0, "mem": 256.0})
+    agents: list[LocalAgentConfig] = Field(default_factory=list)
+    kill_grace_seconds: Annotated[float, Field(ge=0)] = 5.0
+
+    @field_validator("reserve")
+    @classmethod
+    def _check(cls, value: dict[str, float]) -> dict[str, float]:
+        return _non_negative(value)
+
+
+class BackendConfig(_Section):
+    kind: Literal["local"] = "local"
+    local: LocalBackendConfig = Field(default_factory=LocalBackendConfig)
+
+
+class ServiceTaskConfig(_Section):
+    name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+    command: Annotated[list[str], Field(min_length=1)]
+    resources: dict[str, float] = Field(default_factory=lambda: {"cpus": 0.1, "mem": 32.0})
+    count: Annotated[int, Field(ge=0)] = 1
+    shell: bool = False
+    env: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("resources")
+    @classmethod
+    def _check(cls, value: dict[str, float]) -> dict[str, float]:
+        return _non_negative(value)
+
+
+class LoggingConfig(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["text", "json"] = "text"
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+
+class Config(_Section):
+    store: StoreConfig = Field(default_factory=StoreConfig)
+    scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
+    backend: BackendConfig = Field(default_factory=BackendConfig)
+    services: list[ServiceTaskConfig] = Field(default_factory=list)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+
+    def data_path(self) -> Path:
+        return Path(self.scheduler.data_dir).expanduser()
+
+    def store_url(self) -> str:
+        if self.store.url:
+            return self.store.url
+        return f"sqlite:///{self.data_path() / 'loadmaster.db'}"
+
+    def work_dir(self) -> Path:
+        local = self.backend.local
+        return Path(local.work_dir).expanduser() if local.work_dir else self.data_path() / "agents"
+
+
+# Sections whose scalar keys may be overridden from the environment.
+_ENV_SECTIONS: dict[str, type[BaseModel]] = {
+    "store": StoreConfig,
+    "scheduler": SchedulerConfig,
+    "logging": LoggingConfig,
+}
+
+
+def _env_value(raw: str) -> object:
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def apply_environment(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    """Overlay `LOADMASTER_<SECTION>_<KEY>` values onto the file's data."""
+    out = {key: (dict(value) if isinstance(value, dict) else value) for key, value in data.items()}
+    for section, model in _ENV_SECTIONS.items():
+        for key in model.model_fields:
+            name = f"{ENV_PREFIX}{section}_{key}".upper()
+            if name in environ:
+                out.setdefault(section, {})[key] = _env_value(environ[name])
+    if f"{ENV_PREFIX}BACKEND_KIND" in environ:
+        out.setdefault("backend", {})["kind"] = environ[f"{ENV_PREFIX}BACKEND_KIND"]
+    return out
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def parse_config(data: Mapping[str, Any], source: str = "configuration") -> Config:
+    try:
+        return Config.model_validate(dict(data))
+    except ValidationError as exc:
+        problems = [
+            f"{source}: {_path(tuple(e['loc']))}: {str(e['msg']).removeprefix('Value error, ')}"
+            for e in exc.errors(include_url=False)
+        ]
+        raise ConfigError(problems) from None
+
+
+def load_config(path: Path | None, environ: Mapping[str, str] | None = None) -> Config:
+    """Read the file (if any), apply the environment, validate."""
+    env = os.environ if environ is None else environ
+    data: dict[str, Any] = {}
+    source = "configuration"
+    if path is not None:
+        source = str(path)
+        try:
+            data = tomllib.loads(path.read_text())
+        except OSError as exc:
+            raise ConfigError([f"{path}: {exc.strerror or exc}"]) from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError([f"{path}: not valid TOML: {exc}"]) from None
+    return parse_config(apply_environment(data, env), source)
