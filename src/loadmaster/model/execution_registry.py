@@ -22,6 +22,7 @@ class JobExecutionManager:
     gpus: GpuTable = field(default_factory=GpuTable)
     _running: dict[int, RunningJobExecution] = field(default_factory=dict)
     _by_task: dict[str, int] = field(default_factory=dict)
+    _ids_by_exe: dict[int, set[str]] = field(default_factory=dict)
     finished: list[RunningJobExecution] = field(default_factory=list)
 
     def schedule_job_exes(self, executions: Iterable[RunningJobExecution]) -> None:
@@ -30,8 +31,10 @@ class JobExecutionManager:
             self._index(exe)
 
     def _index(self, exe: RunningJobExecution) -> None:
+        ids = self._ids_by_exe.setdefault(exe.id, set())
         for task in exe.tasks:
             self._by_task[task.id] = exe.id
+            ids.add(task.id)
 
     def running(self) -> list[RunningJobExecution]:
         return list(self._running.values())
@@ -99,8 +102,8 @@ class JobExecutionManager:
 
     def _finish(self, exe: RunningJobExecution) -> None:
         self._running.pop(exe.id, None)
-        for task in exe.tasks:
-            self._by_task.pop(task.id, None)
+        for task_id in self._ids_by_exe.pop(exe.id, ()):  # every incarnation, lost ones too
+            self._by_task.pop(task_id, None)
         self.gpus.release(exe.node_id, exe.job_id)
         self.finished.append(exe)
 

@@ -82,7 +82,12 @@ def _running_timeout(spec: ExecutionSpec, kind: str) -> timedelta | None:
 
 
 def build_task(spec: ExecutionSpec, kind: str) -> Task:
-    res = task_resources(kind, spec.resources, spec.input_file_size_mib)
+    # A system job's only task (main) gets the full resources (spec §1.3).
+    res = (
+        spec.resources
+        if spec.is_system
+        else task_resources(kind, spec.resources, spec.input_file_size_mib)
+    )
     command, shell = spec.commands.get(kind, ((), False))
     env = dict(spec.environment)
     env.update(allocated_environment(res))
@@ -201,11 +206,17 @@ class RunningJobExecution:
         self.remaining.insert(0, task)
 
     def _determine_error(self, task: Task) -> str:
+        """Spec §6.4: a pull failure is always `pull`; a task that never ran failed to launch;
+        pre/post map a non-zero exit to their own error, otherwise the general fallback."""
+        if task.kind == "pull":
+            return "pull"
         if not task.has_started:
             return "task-launch"
         if task.kind == "main":
             return "algorithm-unknown"
-        return task.kind if task.kind in ("pull", "pre", "post") else "unknown"
+        if task.kind in ("pre", "post") and task.exit_code not in (None, 0):
+            return task.kind
+        return "unknown"
 
     def check_for_starvation(self, when: datetime) -> bool:
         """Starved once 10 min pass between a task's end and the next task's launch."""

@@ -300,10 +300,17 @@ class SchedulingManager:
     ) -> None:
         """Only when no system task waits (otherwise entries are told so and nothing runs)."""
         available = [node for node in fulfilled.values() if node.is_ready_for_new_job]
-        outcome = self._process_queue(
-            available, job_type_resources, running, system_tasks_waiting, when, report
-        )
-        self._record_resource_problems(outcome, when)
+        try:
+            outcome = self._process_queue(
+                available, job_type_resources, running, system_tasks_waiting, when, report
+            )
+            self._record_resource_problems(outcome, when)
+        except StoreUnavailable as exc:
+            # Reading the queue failed: nothing new this cycle, but work under way still runs.
+            for node in available:
+                node.reset_new_job_exes()
+            report.store_error = str(exc) or type(exc).__name__
+            return
         if not outcome.scheduled and not outcome.canceled:
             return
         try:

@@ -1,0 +1,1 @@
+"""The scheduler service: configuration, workloads, the daemon loop and its wiring."""
