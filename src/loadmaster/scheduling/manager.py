@@ -43,6 +43,7 @@ from loadmaster.scheduling.placement import (
     Outcome,
     PlacementEngine,
     ReferencePlacement,
+    rank_system_task,
 )
 from loadmaster.scheduling.ports import (
     Placement,
@@ -268,18 +269,10 @@ class SchedulingManager:
         Only nodes ready for system tasks compete, and a failed accept falls back to the next
         best, so a paused or degraded node can no longer make a task wait (§12.2 defect 4)."""
         waiting = 0
+        ready = [node for node in fulfilled.values() if node.is_ready_for_system_task]
         for task in self.system_tasks.get_tasks_to_schedule(when):
-            ranked = sorted(
-                (
-                    (score, order, node)
-                    for order, node in enumerate(fulfilled.values())
-                    if node.is_ready_for_system_task
-                    and (score := node.score_system_task_for_scheduling(task, job_type_resources))
-                    is not None
-                ),
-                key=lambda c: (c[0], c[1]),
-            )
-            if any(node.accept_system_task(task) for _, _, node in ranked):
+            ranked = rank_system_task(self.placement, ready, task, job_type_resources)
+            if any(node.accept_system_task(task) for node in ranked):
                 report.system_tasks_scheduled.append(task.id)
             else:
                 waiting += 1
@@ -527,6 +520,8 @@ class SchedulingManager:
         environment.update(entry.environment)
         environment["LOADMASTER_JOB_ID"] = str(entry.job_id)
         environment["LOADMASTER_EXECUTION_ID"] = str(execution_id)
+        cluster_id = cluster_id_for(framework_id, entry.job_id, entry.exe_num)
+        environment["LOADMASTER_EXECUTION_KEY"] = cluster_id  # steps share a work dir by it
         gpus = self.executions.gpus.assign(node_id, entry.id, entry.job_id)
         if gpus:
             devices = ",".join(str(i) for i in gpus)
@@ -542,7 +537,7 @@ class SchedulingManager:
             resources=queued.required_resources,
             queued=entry.queued,
             started=when,
-            cluster_id=cluster_id_for(framework_id, entry.job_id, entry.exe_num),
+            cluster_id=cluster_id,
             steps=job_type.steps,
             exe_num=entry.exe_num,
             input_file_size_mib=entry.input_file_size_mib,

@@ -1,0 +1,1 @@
+"""Cluster backends behind one protocol: local processes, dask, mesos, simulated."""
