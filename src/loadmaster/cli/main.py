@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
+from loadmaster.cli import service_commands
+from loadmaster.cli.common import OutputFormat, fail
 from loadmaster.plan.output import print_tables
 from loadmaster.plan.run import plan_from_text
 from loadmaster.plan.snapshot import SnapshotError
@@ -28,16 +29,6 @@ def _root() -> None:
     """A cluster scheduler for batch job executions."""
 
 
-class OutputFormat(StrEnum):
-    TABLE = "table"
-    JSON = "json"
-
-
-def _fail(message: str) -> typer.Exit:
-    Console(stderr=True).print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
-    return typer.Exit(2)
-
-
 @app.command()
 def plan(
     snapshot: Annotated[str, typer.Argument(help="Cluster snapshot (JSON); - reads stdin.")],
@@ -47,15 +38,18 @@ def plan(
     try:
         text = sys.stdin.read() if snapshot == "-" else Path(snapshot).read_text()
     except OSError as exc:
-        raise _fail(f"{snapshot}: {exc.strerror or exc}") from None
+        raise fail(f"{snapshot}: {exc.strerror or exc}") from None
     try:
         doc = plan_from_text(text)
     except SnapshotError as exc:
-        raise _fail("invalid snapshot:\n  " + "\n  ".join(exc.problems)) from None
+        raise fail("invalid snapshot:\n  " + "\n  ".join(exc.problems)) from None
     if output is OutputFormat.JSON:
         typer.echo(json.dumps(doc, indent=2))
     else:
         print_tables(doc, Console())
+
+
+service_commands.register(app)
 
 
 def main() -> None:

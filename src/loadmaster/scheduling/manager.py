@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from loadmaster.model.execution_registry import JobExecutionManager
-from loadmaster.model.executions import ExecutionSpec, RunningJobExecution, cluster_id_for
-from loadmaster.model.job_types import JobType, JobTypeRegistry
+from loadmaster.model.executions import RunningJobExecution
+from loadmaster.model.job_execution_spec import spec_for_job
+from loadmaster.model.job_types import JobTypeRegistry
 from loadmaster.model.nodes import NodeRegistry, NodeTaskFactory
 from loadmaster.model.offers import OfferBook, ResourceSet
 from loadmaster.model.queue import QueueEntry
@@ -516,38 +517,22 @@ class SchedulingManager:
         job_type = self.job_types.get(entry.job_type_id)
         assert job_type is not None and queued.scheduled_node_id is not None
         node_id = queued.scheduled_node_id
-        environment = dict(job_type.environment)
-        environment.update(entry.environment)
-        environment["LOADMASTER_JOB_ID"] = str(entry.job_id)
-        environment["LOADMASTER_EXECUTION_ID"] = str(execution_id)
-        cluster_id = cluster_id_for(framework_id, entry.job_id, entry.exe_num)
-        environment["LOADMASTER_EXECUTION_KEY"] = cluster_id  # steps share a work dir by it
-        gpus = self.executions.gpus.assign(node_id, entry.id, entry.job_id)
-        if gpus:
-            devices = ",".join(str(i) for i in gpus)
-            environment["NVIDIA_VISIBLE_DEVICES"] = devices
-            environment["CUDA_VISIBLE_DEVICES"] = devices
-        spec = ExecutionSpec(
-            id=execution_id,
+        spec = spec_for_job(
+            framework_id,
+            job_type,
+            execution_id=execution_id,
             job_id=entry.job_id,
-            job_type_id=entry.job_type_id,
+            exe_num=entry.exe_num,
             node_id=node_id,
             agent_id=queued.scheduled_agent_id or "",
             priority=entry.priority,
             resources=queued.required_resources,
             queued=entry.queued,
             started=when,
-            cluster_id=cluster_id,
-            steps=job_type.steps,
-            exe_num=entry.exe_num,
             input_file_size_mib=entry.input_file_size_mib,
-            timeout_seconds=entry.timeout_seconds
-            if entry.timeout_seconds is not None
-            else job_type.timeout_seconds,
-            is_system=job_type.is_system,
-            is_long_running=job_type.is_long_running,
-            commands=_commands_of(job_type),
-            environment=environment,
+            timeout_seconds=entry.timeout_seconds,
+            job_environment=entry.environment,
+            gpu_indexes=self.executions.gpus.assign(node_id, entry.id, entry.job_id),
         )
         return RunningJobExecution.create(spec)
 
@@ -618,10 +603,6 @@ class SchedulingManager:
                 queue_id = origin.get(exe.id)
                 execution_id = None if queue_id is not None else exe.id
         return LaunchedTask(task.id, task.kind, task.resources, queue_id, execution_id)
-
-
-def _commands_of(job_type: JobType) -> dict[str, tuple[tuple[str, ...], bool]]:
-    return {kind: (step.command, step.shell) for kind, step in job_type.commands.items()}
 
 
 def _unscheduled(entry: QueueEntry, reason: ReasonCode, detail: str) -> Unscheduled:

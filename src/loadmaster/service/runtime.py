@@ -29,7 +29,7 @@ from loadmaster.service.config import Config
 def placement_engine(name: str) -> PlacementEngine:
     """The placement engine named in the configuration (both make the same decisions)."""
     if name == "fast":
-        from loadmaster.scheduling import fast  # noqa: PLC0415 - NumPy only when asked for
+        from loadmaster.scheduling import fast
 
         engine: PlacementEngine = fast.FastPlacement()
         return engine
