@@ -30,7 +30,10 @@ class Deployment:
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
             [sys.executable, "-m", "loadmaster", *args, "--config", str(self.config_path)],
-            capture_output=True, text=True, check=False, timeout=60,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
         )
         if check and result.returncode != 0:
             raise AssertionError(f"loadmaster {args} failed: {result.stderr}")
@@ -46,21 +49,27 @@ class Deployment:
         with SqlStore.open(self.db_url) as store:
             return {i: job for i in ids if (job := store.jobs.get(i)) is not None}
 
-    def wait_for(self, ids: list[int], done: Callable[[JobRecord], bool], timeout: float = 60.0) -> dict[int, JobRecord]:
+    def wait_for(
+        self, ids: list[int], done: Callable[[JobRecord], bool], timeout: float = 60.0
+    ) -> dict[int, JobRecord]:
         deadline = time.monotonic() + timeout
         while True:
             jobs = self.jobs(ids)
             if len(jobs) == len(ids) and all(done(j) for j in jobs.values()):
                 return jobs
             if time.monotonic() > deadline:
-                raise AssertionError(f"timed out waiting; jobs: {[(j.id, j.status) for j in jobs.values()]}")
+                raise AssertionError(
+                    f"timed out waiting; jobs: {[(j.id, j.status) for j in jobs.values()]}"
+                )
             time.sleep(0.2)
 
     def wait_all_ended(self, ids: list[int], timeout: float = 60.0) -> dict[int, JobRecord]:
         return self.wait_for(ids, lambda j: j.status.has_ended, timeout)
 
 
-def make_deployment(root: Path, *, cpus: float = 2.0, on_shutdown: str = "kill", extra: str = "") -> Deployment:
+def make_deployment(
+    root: Path, *, cpus: float = 2.0, on_shutdown: str = "kill", extra: str = ""
+) -> Deployment:
     db = root / "loadmaster.db"
     url = f"sqlite:///{db}"
     config = root / "loadmaster.toml"
@@ -68,7 +77,7 @@ def make_deployment(root: Path, *, cpus: float = 2.0, on_shutdown: str = "kill",
 [store]
 url = "{url}"
 [scheduler]
-data_dir = "{root / 'data'}"
+data_dir = "{root / "data"}"
 cycle_seconds = 0.2
 sync_seconds = 0.5
 on_shutdown = "{on_shutdown}"
@@ -89,7 +98,9 @@ def running_daemon(deployment: Deployment) -> Iterator[subprocess.Popen[bytes]]:
     log = open(deployment.root / f"serve-{time.monotonic_ns()}.log", "wb")  # noqa: SIM115
     process = subprocess.Popen(
         [sys.executable, "-m", "loadmaster", "serve", "--config", str(deployment.config_path)],
-        stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=dict(os.environ),
     )
     try:
         wait_healthy(deployment, process)
@@ -105,7 +116,9 @@ def running_daemon(deployment: Deployment) -> Iterator[subprocess.Popen[bytes]]:
         log.close()
 
 
-def wait_healthy(deployment: Deployment, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+def wait_healthy(
+    deployment: Deployment, process: subprocess.Popen[bytes], timeout: float = 30.0
+) -> None:
     status = deployment.data_dir / "status.json"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -8,10 +8,11 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from tests.service.daemon_harness import make_deployment, running_daemon
+
 from loadmaster.model.executions import ExecutionStatus
 from loadmaster.store.records import EntityKind, JobStatus
 from loadmaster.store.sql import SqlStore
-from tests.service.daemon_harness import make_deployment, running_daemon
 
 JOBS = 240
 

@@ -9,11 +9,12 @@ import time
 from pathlib import Path
 
 import pytest
+from tests.service.daemon_harness import Deployment, make_deployment, running_daemon
 
 from loadmaster.model.executions import ExecutionStatus
 from loadmaster.store.records import JobStatus
 from loadmaster.store.sql import SqlStore
-from tests.service.daemon_harness import Deployment, make_deployment, running_daemon
+
 
 @pytest.fixture
 def deployment(tmp_path: Path) -> Deployment:
@@ -51,12 +52,18 @@ steps.post = ["{python}", "-c", "import os; assert os.path.exists('input.txt')"]
     with SqlStore.open(deployment.db_url) as store:
         (exe,) = store.executions.for_job(ids[0])
         assert exe.status is ExecutionStatus.COMPLETED and exe.exit_code == 0
-        assert [t.kind for t in sorted(exe.tasks, key=lambda t: t.launched)] == ["pre", "main", "post"]
+        assert [t.kind for t in sorted(exe.tasks, key=lambda t: t.launched)] == [
+            "pre",
+            "main",
+            "post",
+        ]
         assert all(t.started and t.ended for t in exe.tasks)
 
 
 def test_a_task_over_its_timeout_is_killed_and_the_job_fails(deployment: Deployment) -> None:
-    workload = job_type("slow", "import time; time.sleep(60)", timeout_seconds="1", max_tries="3") + jobs("slow")
+    workload = job_type(
+        "slow", "import time; time.sleep(60)", timeout_seconds="1", max_tries="3"
+    ) + jobs("slow")
     with running_daemon(deployment):
         ids = deployment.submit(workload)
         started = time.monotonic()
@@ -66,13 +73,16 @@ def test_a_task_over_its_timeout_is_killed_and_the_job_fails(deployment: Deploym
     assert job.num_exes == 1  # a job's own timeout is not retried
 
 
-def test_a_failing_main_is_retried_only_when_its_type_says_so(deployment: Deployment, tmp_path: Path) -> None:
+def test_a_failing_main_is_retried_only_when_its_type_says_so(
+    deployment: Deployment, tmp_path: Path
+) -> None:
     marker = tmp_path / "tried-once"
     flaky = f"import os, sys; p = '{marker}'; exists = os.path.exists(p); open(p, 'w').close(); sys.exit(0 if exists else 3)"
     workload = (
         job_type("flaky", flaky, retry_main_failures="true", max_tries="3")
         + job_type("broken", "import sys; sys.exit(5)")
-        + jobs("flaky") + jobs("broken")
+        + jobs("flaky")
+        + jobs("broken")
     )
     with running_daemon(deployment):
         ids = deployment.submit(workload)
@@ -89,13 +99,16 @@ def test_a_failing_main_is_retried_only_when_its_type_says_so(deployment: Deploy
         assert broken_exe.exit_code == 5
 
 
-def test_cancel_kills_a_running_job_and_removes_a_queued_one(deployment: Deployment, tmp_path: Path) -> None:
+def test_cancel_kills_a_running_job_and_removes_a_queued_one(
+    deployment: Deployment, tmp_path: Path
+) -> None:
     pid_file = tmp_path / "pid"
     sleeper = f"import os, time; open('{pid_file}', 'w').write(str(os.getpid())); time.sleep(60)"
     workload = (
         job_type("sleeper", sleeper)
         + job_type("never", "pass", max_scheduled="0")
-        + jobs("sleeper") + jobs("never")
+        + jobs("sleeper")
+        + jobs("never")
     )
     with running_daemon(deployment):
         running_id, queued_id = deployment.submit(workload)

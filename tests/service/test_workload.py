@@ -37,29 +37,67 @@ def test_python_placeholder_and_minimum_resources() -> None:
 def test_jobs_resolve_by_name_or_name_and_version() -> None:
     data = {
         "job_types": [job_type(version="1"), job_type(version="2"), {**job_type(), "name": "u"}],
-        "jobs": [{"job_type": "t:2", "count": 2, "priority": 5}, {"job_type": "u", "env": {"A": "1"}}],
+        "jobs": [
+            {"job_type": "t:2", "count": 2, "priority": 5},
+            {"job_type": "u", "env": {"A": "1"}},
+        ],
     }
     workload = parse_workload(data, "w")
-    assert [(j.job_type, j.priority) for j in workload.jobs] == [(("t", "2"), 5), (("t", "2"), 5), (("u", "1.0"), 100)]
+    assert [(j.job_type, j.priority) for j in workload.jobs] == [
+        (("t", "2"), 5),
+        (("t", "2"), 5),
+        (("u", "1.0"), 100),
+    ]
     assert workload.jobs[2].environment == {"A": "1"}
 
 
 @pytest.mark.parametrize(
     ("data", "expected"),
     [
-        ({"job_types": [{"name": "t", "steps": {}}]}, "job_types[0].steps: main: a job type needs a main step"),
-        ({"job_types": [job_type(resources={"cpus": -1})]}, "job_types[0].resources: cpus: must not be negative"),
+        (
+            {"job_types": [{"name": "t", "steps": {}}]},
+            "job_types[0].steps: main: a job type needs a main step",
+        ),
+        (
+            {"job_types": [job_type(resources={"cpus": -1})]},
+            "job_types[0].resources: cpus: must not be negative",
+        ),
         ({"job_types": [job_type(max_scheduled=-1)]}, "job_types[0].max_scheduled"),
-        ({"job_types": [job_type(colour="red")]}, "job_types[0].colour: Extra inputs are not permitted"),
-        ({"job_types": [job_type(shell=True)]}, "steps.main: with shell = true a step is one shell line"),
+        (
+            {"job_types": [job_type(colour="red")]},
+            "job_types[0].colour: Extra inputs are not permitted",
+        ),
+        (
+            {"job_types": [job_type(shell=True)]},
+            "steps.main: with shell = true a step is one shell line",
+        ),
         ({"job_types": [job_type(), job_type()]}, "job_types[1]: t:1.0 is declared twice"),
-        ({"job_types": [job_type()], "jobs": [{"job_type": "nope"}]}, "jobs[0].job_type: unknown job type 'nope'"),
-        ({"job_types": [job_type(version="1"), job_type(version="2")], "jobs": [{"job_type": "t"}]}, "jobs[0].job_type: unknown job type 't'"),
+        (
+            {"job_types": [job_type()], "jobs": [{"job_type": "nope"}]},
+            "jobs[0].job_type: unknown job type 'nope'",
+        ),
+        (
+            {
+                "job_types": [job_type(version="1"), job_type(version="2")],
+                "jobs": [{"job_type": "t"}],
+            },
+            "jobs[0].job_type: unknown job type 't'",
+        ),
         ({"jobs": [{"job_type": "t", "count": 0}]}, "jobs[0].count"),
         ({"jobs": [{"job_type": "t", "priority": "high"}]}, "jobs[0].priority"),
     ],
-    ids=["no-main", "negative-resource", "negative-limit", "unknown-key", "shell-needs-one-line",
-         "duplicate-type", "unknown-type", "ambiguous-name", "zero-count", "bad-priority"],
+    ids=[
+        "no-main",
+        "negative-resource",
+        "negative-limit",
+        "unknown-key",
+        "shell-needs-one-line",
+        "duplicate-type",
+        "unknown-type",
+        "ambiguous-name",
+        "zero-count",
+        "bad-priority",
+    ],
 )
 def test_bad_workload_names_the_key(data: dict[str, Any], expected: str) -> None:
     with pytest.raises(WorkloadError) as info:

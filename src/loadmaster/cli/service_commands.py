@@ -66,11 +66,13 @@ def serve(config: ConfigOption = None) -> None:
 
 def _store(db: str | None, config: Path | None) -> SqlStore:
     try:
-        url = db or load_config(config).store_url()
+        settings = load_config(config)
     except ConfigError as exc:
         raise fail("\n".join(exc.problems)) from None
     try:
-        return SqlStore.open(url)
+        return SqlStore.open(
+            db or settings.store_url(), schema=None if db else settings.store.pg_schema
+        )
     except StoreUnavailable as exc:
         Console(stderr=True).print(f"error: the store is unavailable: {exc}")
         raise typer.Exit(1) from None

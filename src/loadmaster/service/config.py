@@ -39,6 +39,7 @@ def _non_negative(value: dict[str, float]) -> dict[str, float]:
 
 class StoreConfig(_Section):
     url: str | None = None  # default: a SQLite file in the data directory
+    pg_schema: str | None = None  # PostgreSQL only: keep every table in this schema
 
 
 class SchedulerConfig(_Section):

@@ -51,7 +51,7 @@ def _open_store(
     delay = 1.0
     while not stop.is_set():
         try:
-            return SqlStore.open(config.store_url())
+            return SqlStore.open(config.store_url(), schema=config.store.pg_schema)
         except StoreUnavailable as exc:
             log.error(
                 "store unavailable; retrying",

@@ -150,7 +150,7 @@ def run_workload(options: RunOptions, console: Console) -> int:
         data_dir = options.data_dir or Path(tmp)
         config = run_config(options, data_dir)
         data_dir.mkdir(parents=True, exist_ok=True)
-        store = SqlStore.open(config.store_url())
+        store = SqlStore.open(config.store_url(), schema=config.store.pg_schema)
         try:
             workload = load_workload(options.workload, known_job_types(store))
             return _drive(options, config, store, workload, console)
