@@ -182,3 +182,11 @@ def test_the_same_service_runs_on_postgresql(tmp_path: Path, pg_schema: tuple[st
         h.step_until(lambda: h.all_ended(ids))
         assert {j.status for j in h.jobs(ids)} == {JobStatus.COMPLETED}
         assert h.store.invariant_violations() == []
+
+
+def test_queue_settings_in_the_configuration_are_applied_at_start(tmp_path: Path) -> None:
+    config = config_for(tmp_path, TWO_AGENTS[:1], queue_mode="lifo", queue_limit=7)
+    with service_in_process(config) as h:
+        stored = h.store.config.scheduler()
+        assert (str(stored.queue_mode), stored.queue_limit) == ("LIFO", 7)
+        assert h.service.runtime.settings.queue_limit == 7

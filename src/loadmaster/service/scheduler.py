@@ -145,8 +145,21 @@ class SchedulerService:
         when = self.clock()
         self.status.started = when
         self.backend.start()
+        self._apply_configured_settings(when)
         self._sync_from_store(when)
         self._recover(when)
+
+    def _apply_configured_settings(self, when: datetime) -> None:
+        """Queue mode and limit set in the configuration file are written to the store at
+        start; otherwise the stored settings (changed at run time by operators) stand."""
+        scheduler = self.config.scheduler
+        changes = {
+            k: getattr(scheduler, k)
+            for k in ("queue_mode", "queue_limit")
+            if k in scheduler.model_fields_set
+        }
+        if changes:
+            self.store.config.update_scheduler(when=when, **changes)
 
     def _recover(self, when: datetime) -> None:
         job_types = {jt.id: jt for jt in self.runtime.job_types.all()}
