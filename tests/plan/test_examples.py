@@ -59,7 +59,11 @@ CASES = [
     ("reason-no-ready-nodes", {}, {11: "NO_READY_NODES"}),
     ("reason-waiting-system-tasks", {}, {11: "WAITING_SYSTEM_TASKS"}),
     ("reason-job-type-paused", {12: 1}, {11: "JOB_TYPE_PAUSED"}),
-    ("reason-job-type-limit", {11: 1}, {12: "JOB_TYPE_LIMIT", 13: "JOB_TYPE_LIMIT", 14: "JOB_TYPE_LIMIT"}),
+    (
+        "reason-job-type-limit",
+        {11: 1},
+        {12: "JOB_TYPE_LIMIT", 13: "JOB_TYPE_LIMIT", 14: "JOB_TYPE_LIMIT"},
+    ),
     ("reason-invalid-resources", {13: 1}, {11: "INVALID_RESOURCES", 12: "INVALID_RESOURCES"}),
     ("reason-insufficient-resources", {12: 2}, {11: "INSUFFICIENT_RESOURCES"}),
     ("reason-unknown-job-type", {12: 1}, {11: "UNKNOWN_JOB_TYPE"}),
@@ -72,8 +76,12 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("name", "expected_placed", "expected_reasons"), CASES, ids=[c[0] for c in CASES])
-def test_example_decisions(name: str, expected_placed: dict[int, int], expected_reasons: dict[int, str]) -> None:
+@pytest.mark.parametrize(
+    ("name", "expected_placed", "expected_reasons"), CASES, ids=[c[0] for c in CASES]
+)
+def test_example_decisions(
+    name: str, expected_placed: dict[int, int], expected_reasons: dict[int, str]
+) -> None:
     doc = plan_of(name)
     assert placed(doc) == expected_placed
     assert reasons(doc) == expected_reasons
@@ -133,7 +141,10 @@ def test_warnings_name_the_job_type() -> None:
     assert titles == {"Insufficient Resources for render"}
     invalid = plan_of("reason-invalid-resources")["warnings"]
     assert [(w["name"], w["description"]) for w in invalid] == [
-        ("INVALID_RESOURCES", "Cluster does not have one or more of the following resources: fpga, sharedmem.")
+        (
+            "INVALID_RESOURCES",
+            "Cluster does not have one or more of the following resources: fpga, sharedmem.",
+        )
     ]
 
 
@@ -151,7 +162,15 @@ def test_gpu_entries_only_go_where_gpus_are() -> None:
 @pytest.mark.parametrize("output", ["json", "table"])
 def test_cli_prints_the_plan(output: str) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "loadmaster", "plan", str(PLAN_DIR / "scheduled-best-fit.json"), "--output", output],
+        [
+            sys.executable,
+            "-m",
+            "loadmaster",
+            "plan",
+            str(PLAN_DIR / "scheduled-best-fit.json"),
+            "--output",
+            output,
+        ],
         capture_output=True,
         text=True,
         check=False,
@@ -167,7 +186,35 @@ def test_cli_reads_standard_input() -> None:
     text = (PLAN_DIR / "reason-no-node-fits.json").read_text()
     result = subprocess.run(
         [sys.executable, "-m", "loadmaster", "plan", "-", "-o", "json"],
-        input=text, capture_output=True, text=True, check=False,
+        input=text,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0
     assert reasons(json.loads(result.stdout)) == {12: "NO_NODE_FITS"}
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in PLAN_DIR.glob("*.json")))
+def test_fast_engine_gives_the_same_plan_for_every_example(name: str) -> None:
+    from loadmaster.scheduling.engines import placement_engine
+
+    text = (PLAN_DIR / f"{name}.json").read_text()
+    reference = plan_from_text(text, placement_engine("reference"))
+    fast = plan_from_text(text, placement_engine("fast"))
+    assert fast.pop("engine") == "fast" and reference.pop("engine") == "reference"
+    assert fast == reference
+
+
+def test_cli_engine_option() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "loadmaster", "plan", str(PLAN_DIR / "reason-node-reserved.json"),
+         "--engine", "fast", "-o", "json"],
+        capture_output=True, text=True, check=False,
+    )
+    assert result.returncode == 0 and json.loads(result.stdout)["engine"] == "fast"
+    bad = subprocess.run(
+        [sys.executable, "-m", "loadmaster", "plan", str(PLAN_DIR / "reason-node-reserved.json"), "--engine", "x"],
+        capture_output=True, text=True, check=False,
+    )
+    assert bad.returncode == 2 and bad.stdout == ""

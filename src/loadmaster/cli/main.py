@@ -15,6 +15,7 @@ from loadmaster.cli.common import OutputFormat, fail
 from loadmaster.plan.output import print_tables
 from loadmaster.plan.run import plan_from_text
 from loadmaster.plan.snapshot import SnapshotError
+from loadmaster.scheduling.engines import ENGINE_NAMES, placement_engine
 
 app = typer.Typer(
     name="loadmaster",
@@ -33,14 +34,19 @@ def _root() -> None:
 def plan(
     snapshot: Annotated[str, typer.Argument(help="Cluster snapshot (JSON); - reads stdin.")],
     output: Annotated[OutputFormat, typer.Option("--output", "-o")] = OutputFormat.TABLE,
+    engine: Annotated[
+        str, typer.Option(help="Placement engine: reference or fast (same decisions).")
+    ] = "reference",
 ) -> None:
     """Dry-run one scheduling cycle over a cluster snapshot and print what it would do."""
+    if engine not in ENGINE_NAMES:
+        raise fail(f"--engine: choose one of {', '.join(ENGINE_NAMES)}, not {engine!r}")
     try:
         text = sys.stdin.read() if snapshot == "-" else Path(snapshot).read_text()
     except OSError as exc:
         raise fail(f"{snapshot}: {exc.strerror or exc}") from None
     try:
-        doc = plan_from_text(text)
+        doc = plan_from_text(text, placement_engine(engine))
     except SnapshotError as exc:
         raise fail("invalid snapshot:\n  " + "\n  ".join(exc.problems)) from None
     if output is OutputFormat.JSON:

@@ -18,8 +18,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
+from loadmaster.model.tasks import Task
 from loadmaster.resources import Resources
 from loadmaster.scheduling.queued import QueuedJobExecution
 from loadmaster.scheduling.scheduling_node import SchedulingNode
@@ -100,3 +101,38 @@ class ReferencePlacement:
         self, nodes: Sequence[SchedulingNode], job_type_resources: Sequence[Resources]
     ) -> PlacementSession:
         return ReferenceSession(nodes, job_type_resources)
+
+
+@runtime_checkable
+class RanksSystemTasks(Protocol):
+    """An engine that can also rank nodes for a system task faster than scoring each one."""
+
+    def rank_system_task(
+        self,
+        nodes: Sequence[SchedulingNode],
+        task: Task,
+        job_type_resources: Sequence[Resources],
+    ) -> list[SchedulingNode]: ...
+
+
+def rank_system_task(
+    engine: PlacementEngine,
+    nodes: Sequence[SchedulingNode],
+    task: Task,
+    job_type_resources: Sequence[Resources],
+) -> list[SchedulingNode]:
+    """The nodes the task fits, best first: lowest scheduling score, then node order (spec
+    §8.4); the manager accepts on the first that takes it. An engine may supply its own
+    (identical) ranking; any other engine gets this one."""
+    if isinstance(engine, RanksSystemTasks):
+        return engine.rank_system_task(nodes, task, job_type_resources)
+    ranked = sorted(
+        (
+            (score, order, node)
+            for order, node in enumerate(nodes)
+            if (score := node.score_system_task_for_scheduling(task, job_type_resources))
+            is not None
+        ),
+        key=lambda c: (c[0], c[1]),
+    )
+    return [node for _, _, node in ranked]

@@ -98,6 +98,12 @@ class SchedulingNode:
     def allocated_running_job_exes(self) -> list[RunningJobExecution]:
         return list(self._allocated_running)
 
+    @property
+    def running_job_exes(self) -> list[RunningJobExecution]:
+        """The executions already running here, whose priorities `reservation_available`
+        weighs (read-only: lets a placement engine tell which priorities see the same node)."""
+        return list(self._running_exes)
+
     # -- accepting work -----------------------------------------------------------------------
     def accept_node_tasks(self, when: datetime, waiting_tasks: list[Task]) -> bool:
         """Allocate due node tasks that fit; the rest wait. True if any had to wait."""

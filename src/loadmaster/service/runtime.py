@@ -20,20 +20,10 @@ from loadmaster.model.system_tasks import ServiceSpec, SystemTaskManager
 from loadmaster.model.task_registry import TaskRegistry
 from loadmaster.model.warnings import WarningBoard
 from loadmaster.resources import Resources
+from loadmaster.scheduling.engines import placement_engine
 from loadmaster.scheduling.manager import SchedulingManager
-from loadmaster.scheduling.placement import PlacementEngine, ReferencePlacement
 from loadmaster.scheduling.ports import SchedulingStore
 from loadmaster.service.config import Config
-
-
-def placement_engine(name: str) -> PlacementEngine:
-    """The placement engine named in the configuration (both make the same decisions)."""
-    if name == "fast":
-        from loadmaster.scheduling import fast
-
-        engine: PlacementEngine = fast.FastPlacement()
-        return engine
-    return ReferencePlacement()
 
 
 def service_specs(config: Config) -> list[ServiceSpec]:

@@ -32,6 +32,7 @@ from loadmaster.model.job_types import JobType
 from loadmaster.model.nodes import Node, NodeTaskFactory
 from loadmaster.model.offers import ResourceOffer
 from loadmaster.model.tasks import Task, TaskStatus, TaskStatusUpdate
+from loadmaster.resources import total
 from loadmaster.scheduling.ports import StoreUnavailable
 from loadmaster.scheduling.report import CycleReport
 from loadmaster.service.config import Config
@@ -390,10 +391,10 @@ class SchedulerService:
     def _log_cycle(self, report: CycleReport) -> None:
         if not report.did_something():
             return
-        placed = sorted({s.node_id for s in report.scheduled})
-        resources = sum((s.resources.cpus for s in report.scheduled), 0.0)
+        placed = {s.node_id for s in report.scheduled}
+        resources = total(s.resources for s in report.scheduled)
         self.log.info(
-            f"scheduled {len(report.scheduled)} new job(s) with {resources:g} cpus on "
+            f"scheduled {len(report.scheduled)} new job(s) with {resources} on "
             f"{len(placed)} node(s); launched {report.tasks_launched} task(s)",
             extra={
                 "fields": {
