@@ -255,12 +255,43 @@ def test_image_pull_task_succeeds_and_marks_the_image_pulled(
     assert node.is_image_pulled
 
 
-def test_regular_cleanup_removes_the_shared_working_directory_of_an_execution(tmp_path: Path) -> None:
+def test_regular_cleanup_removes_the_shared_working_directory_of_an_execution(
+    tmp_path: Path,
+) -> None:
     shared = tmp_path / "executions" / "loadmaster_job_fw_3x1"
     shared.mkdir(parents=True)
     (shared / "result.txt").write_text("done")
     other = tmp_path / "executions" / "loadmaster_job_fw_4x1"
     other.mkdir(parents=True)
-    code = main(["cleanup", "--work-dir", str(tmp_path), "--execution-dir", "executions/loadmaster_job_fw_3x1"])
+    code = main(
+        [
+            "cleanup",
+            "--work-dir",
+            str(tmp_path),
+            "--execution-dir",
+            "executions/loadmaster_job_fw_3x1",
+        ]
+    )
     assert code == EXIT_OK
     assert not shared.exists() and other.exists()
+
+
+@pytest.mark.parametrize(
+    "spec", [b"", b'{"argv": ["tr', b"{}"], ids=["nothing", "truncated", "empty-object"]
+)
+def test_runner_without_a_whole_spec_runs_nothing_and_records_no_exit(
+    tmp_path: Path, spec: bytes
+) -> None:
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "loadmaster.cluster.runner"],
+        input=spec,
+        cwd=tmp_path,
+        capture_output=True,
+        check=False,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert not (tmp_path / "exit.json").exists() and not (tmp_path / "pid.json").exists()

@@ -61,8 +61,23 @@ class _Termination:
             self.command.send_signal(signal.SIGTERM)
 
 
+EXIT_INCOMPLETE_SPEC = 2
+
+
+class IncompleteSpec(Exception):
+    """The launch spec did not arrive whole (the launching process died while sending it)."""
+
+
 def _read_spec() -> tuple[list[str], dict[str, str], str | None]:
-    spec = json.loads(sys.stdin.buffer.read() or b"{}")
+    """An empty or truncated spec is not an empty command: it means the launch itself was
+    interrupted, and the runner must leave no exit record so the task reads as LOST (and is
+    launched again) rather than as a step that succeeded without running."""
+    try:
+        spec = json.loads(sys.stdin.buffer.read())
+    except ValueError:
+        raise IncompleteSpec from None
+    if not isinstance(spec, dict) or "argv" not in spec or "env" not in spec:
+        raise IncompleteSpec
     argv = [str(arg) for arg in spec.get("argv", [])]
     env = {str(key): str(value) for key, value in spec.get("env", {}).items()}
     cwd = spec.get("cwd")
@@ -119,7 +134,11 @@ def run(task_dir: TaskDir) -> int:
 
 
 def main() -> int:
-    return run(TaskDir(Path.cwd()))
+    try:
+        return run(TaskDir(Path.cwd()))
+    except IncompleteSpec:
+        print("loadmaster runner: the launch spec was incomplete; nothing was run", file=sys.stderr)
+        return EXIT_INCOMPLETE_SPEC
 
 
 if __name__ == "__main__":

@@ -6,15 +6,22 @@ the run time the owner's `run_time` function gives it — the trace's, in a repl
 happens between calls: the backend looks at the clock when it is called and reports what
 happened up to then, in order.
 
+It answers like the other backends (tests/cluster/contract.py): tasks go STAGING then
+RUNNING at launch; offers are spent by a launch either way; tasks launched on offers that are
+not outstanding are LOST and tasks needing more than their offers FAILED; a kill or a
+reconciliation of an unknown task is answered LOST, of an ended one with how it ended.
+With `strict`, the two launch errors raise `OverCommitError` instead: in a replay they can only
+be a scheduler bug, which the simulator must expose, never absorb.
+
 Amounts are kept as integers of micro-units, so a million launches and finishes leave no
 float residue behind: a node that is empty again offers exactly its size, and the over-commit
-check (`OverCommitError`) is exact. Accepting tasks beyond the offers used is a scheduler bug
-the simulator must expose, never absorb.
+checks are exact.
 """
 
 from __future__ import annotations
 
 import heapq
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -29,6 +36,7 @@ from loadmaster.model.tasks import Task, TaskStatus, TaskStatusUpdate
 from loadmaster.resources import STANDARD_NAMES, Resources
 
 UNITS_PER_AMOUNT = 1_000_000
+SHAPE_CACHE_SIZE = 10_000
 RunTime = Callable[[Task], float | None]
 IntMatrix = npt.NDArray[np.int64]
 
@@ -64,6 +72,7 @@ class SimulatedCluster:
     agent_infos: Sequence[AgentInfo]
     run_time: RunTime
     framework: str = "simulated"
+    strict: bool = False
     name: str = "simulated"
     resource_names: tuple[str, ...] = ()
     _index: dict[str, int] = field(default_factory=dict)
@@ -74,7 +83,8 @@ class SimulatedCluster:
     _running: dict[str, _RunningTask] = field(default_factory=dict)
     _ends: list[tuple[datetime, int, str]] = field(default_factory=list)
     _updates: list[TaskStatusUpdate] = field(default_factory=list)
-    _known_tasks: set[str] = field(default_factory=set)
+    _ended: dict[str, TaskStatusUpdate] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
     _shapes: dict[bytes, Resources] = field(default_factory=dict)
     _sequence: int = 0
     _offer_counter: int = 0
@@ -99,10 +109,11 @@ class SimulatedCluster:
     def _units(self, res: Resources) -> list[int]:
         return [round(res.get(name) * UNITS_PER_AMOUNT) for name in self.resource_names]
 
-    def _task_units(self, task: Task) -> npt.NDArray[np.int64]:
+    def _task_units(self, task: Task) -> npt.NDArray[np.int64] | str:
+        """The task's amounts, or what is wrong with it."""
         for name, value in task.resources.items():
             if value > 0 and name not in self.resource_names:
-                raise OverCommitError(f"task {task.id} needs {name}, which no agent has")
+                return f"task {task.id} needs {name}, which no agent has"
         return np.array(self._units(task.resources), dtype=np.int64)
 
     def _resources(self, units: npt.NDArray[np.int64]) -> Resources:
@@ -110,6 +121,8 @@ class SimulatedCluster:
         key = units.tobytes()
         found = self._shapes.get(key)
         if found is None:
+            if len(self._shapes) >= SHAPE_CACHE_SIZE:
+                self._shapes.clear()
             found = self._shapes[key] = self._new_resources(units)
         return found
 
@@ -129,9 +142,10 @@ class SimulatedCluster:
         if kill_tasks:
             for task_id, running in list(self._running.items()):
                 self.kill_task(task_id, self.agent_infos[running.agent_index].agent_id)
-        self._offers.clear()
-        self._held[:] = 0
-        self._stopped = True
+        with self._lock:
+            self._offers.clear()
+            self._held[:] = 0
+            self._stopped = True
 
     def is_healthy(self) -> bool:
         return self._started and not self._stopped
@@ -155,9 +169,12 @@ class SimulatedCluster:
             del self._running[task_id]
             self._used[running.agent_index] -= running.units
             agent_id = self.agent_infos[running.agent_index].agent_id
-            self._updates.append(
-                TaskStatusUpdate(task_id, agent_id, TaskStatus.FINISHED, ended_at, exit_code=0)
-            )
+            self._emit(TaskStatusUpdate(task_id, agent_id, TaskStatus.FINISHED, ended_at, 0))
+
+    def _emit(self, update: TaskStatusUpdate) -> None:
+        self._updates.append(update)
+        if update.status.is_terminal:
+            self._ended[update.task_id] = update
 
     def next_event_time(self) -> datetime | None:
         """When the next running task ends (None when nothing runs)."""
@@ -170,12 +187,20 @@ class SimulatedCluster:
             heapq.heappop(ends)
         return None
 
+    def last_end_time(self) -> datetime | None:
+        """When the last running task ends (None when nothing runs)."""
+        return max((running.ends for running in self._running.values()), default=None)
+
     # -- offers -------------------------------------------------------------------------------
     def collect_offers(self, when: datetime) -> list[ResourceOffer]:
         """One offer per agent with anything free that is not already offered."""
-        if not self.is_healthy():
-            return []
-        self._advance()
+        with self._lock:
+            if not self.is_healthy():
+                return []
+            self._advance()
+            return self._offer_free(when)
+
+    def _offer_free(self, when: datetime) -> list[ResourceOffer]:
         free = self._total - self._used - self._held
         offers: list[ResourceOffer] = []
         for index in np.flatnonzero((free > 0).any(axis=1)):
@@ -188,40 +213,71 @@ class SimulatedCluster:
             offers.append(ResourceOffer(offer_id, agent_id, self._resources(units), when))
         return offers
 
-    def _take_offer(self, offer: ResourceOffer) -> _Outstanding:
-        held = self._offers.pop(offer.id, None)
-        if held is None:
-            raise OverCommitError(f"offer {offer.id} is not outstanding (used or declined)")
-        self._held[held.agent_index] -= held.units
-        return held
+    def _spend(
+        self, offers: Sequence[ResourceOffer]
+    ) -> tuple[int | None, npt.NDArray[np.int64], str]:
+        """Take the offers out (spent whatever happens next): their agent and the amounts
+        they really hold (not what the caller's copies say), or the problem."""
+        problem = ""
+        agents: set[int] = set()
+        offered = np.zeros(len(self.resource_names), np.int64)
+        for offer in offers:
+            held = self._offers.pop(offer.id, None)
+            if held is None:
+                problem = f"offer {offer.id} is not outstanding (used or declined)"
+                continue
+            self._held[held.agent_index] -= held.units
+            offered += held.units
+            agents.add(held.agent_index)
+        if not offers:
+            problem = "no offer was given for the tasks"
+        elif len(agents) > 1:
+            problem = "offers of more than one agent"
+        elif not self.is_healthy():
+            problem = "the simulated cluster is not running"
+        if problem or not agents:
+            return None, offered, problem
+        return agents.pop(), offered, ""
+
+    def _reject(self, tasks: Sequence[Task], status: TaskStatus, problem: str) -> None:
+        if self.strict and tasks:
+            raise OverCommitError(problem)
+        now = self.clock.now()
+        for task in tasks:
+            self._emit(TaskStatusUpdate(task.id, task.agent_id or "", status, now, message=problem))
 
     def combine_offers(self, offers: Sequence[ResourceOffer], tasks: Sequence[Task]) -> None:
-        if not offers:
-            if tasks:
-                raise OverCommitError("tasks launched without an offer")
-            return
-        taken = [self._take_offer(offer) for offer in offers]
-        agent_index = taken[0].agent_index
-        if any(t.agent_index != agent_index for t in taken):
-            raise OverCommitError("one launch combined offers of several agents")
-        agent_id = self.agent_infos[agent_index].agent_id
-        offered = sum((t.units for t in taken), np.zeros(len(self.resource_names), np.int64))
-        units = [self._task_units(task) for task in tasks]
-        needed = sum(units, np.zeros(len(self.resource_names), np.int64))
-        if (needed > offered).any():
-            raise OverCommitError(
-                f"agent {agent_id}: tasks need {self._resources(needed)} "
-                f"but the offers hold {self._resources(offered)}"
-            )
-        if (self._used[agent_index] + needed > self._total[agent_index]).any():
-            raise OverCommitError(f"agent {agent_id}: tasks exceed the agent's size")
-        now = self.clock.now()
-        for task, task_units in zip(tasks, units, strict=True):
-            if task.agent_id not in (None, agent_id):
-                raise OverCommitError(
-                    f"task {task.id} is for agent {task.agent_id}, not {agent_id}"
+        with self._lock:
+            self._advance()
+            agent_index, offered, problem = self._spend(offers)
+            if agent_index is None:
+                self._reject(tasks, TaskStatus.LOST, problem)
+                return
+            agent_id = self.agent_infos[agent_index].agent_id
+            units: list[npt.NDArray[np.int64]] = []
+            for task in tasks:
+                found = self._task_units(task)
+                if isinstance(found, str) or task.agent_id not in (None, agent_id):
+                    wrong = (
+                        found if isinstance(found, str) else f"task {task.id} is not for {agent_id}"
+                    )
+                    self._reject(tasks, TaskStatus.FAILED, wrong)
+                    return
+                units.append(found)
+            needed = sum(units, np.zeros(len(self.resource_names), np.int64))
+            if (needed > offered).any() or (
+                self._used[agent_index] + needed > self._total[agent_index]
+            ).any():
+                self._reject(
+                    tasks,
+                    TaskStatus.FAILED,
+                    f"agent {agent_id}: tasks need {self._new_resources(needed)} "
+                    f"but the offers hold {self._new_resources(offered)}",
                 )
-            self._launch(task, agent_index, agent_id, task_units, now)
+                return
+            now = self.clock.now()
+            for task, task_units in zip(tasks, units, strict=True):
+                self._launch(task, agent_index, agent_id, task_units, now)
 
     def _launch(
         self,
@@ -235,43 +291,63 @@ class SimulatedCluster:
         ends = now + timedelta(seconds=max(seconds or 0.0, 0.0))
         self._used[agent_index] += units
         self._running[task.id] = _RunningTask(task.id, agent_index, units, ends)
-        self._known_tasks.add(task.id)
+        self._ended.pop(task.id, None)
         self._sequence += 1
         heapq.heappush(self._ends, (ends, self._sequence, task.id))
-        self._updates.append(TaskStatusUpdate(task.id, agent_id, TaskStatus.RUNNING, now))
+        self._emit(TaskStatusUpdate(task.id, agent_id, TaskStatus.STAGING, now))
+        self._emit(TaskStatusUpdate(task.id, agent_id, TaskStatus.RUNNING, now))
 
     def decline_offers(self, offers: Sequence[ResourceOffer]) -> None:
-        for offer in offers:
-            held = self._offers.pop(offer.id, None)
-            if held is not None:
-                self._held[held.agent_index] -= held.units
+        with self._lock:
+            for offer in offers:
+                held = self._offers.pop(offer.id, None)
+                if held is not None:
+                    self._held[held.agent_index] -= held.units
 
     # -- tasks --------------------------------------------------------------------------------
+    def _answer(self, task_id: str, agent_id: str, now: datetime) -> TaskStatusUpdate:
+        """What a task is now: running, how it ended, or LOST when never seen."""
+        if task_id in self._running:
+            agent = self.agent_infos[self._running[task_id].agent_index].agent_id
+            return TaskStatusUpdate(task_id, agent, TaskStatus.RUNNING, now)
+        ended = self._ended.get(task_id)
+        if ended is not None:
+            return TaskStatusUpdate(
+                task_id, ended.agent_id, ended.status, now, ended.exit_code, ended.message
+            )
+        return TaskStatusUpdate(task_id, agent_id, TaskStatus.LOST, now, message="unknown task")
+
     def kill_task(self, task_id: str, agent_id: str) -> None:
-        running = self._running.pop(task_id, None)
-        if running is None:
-            return
-        self._used[running.agent_index] -= running.units
-        self._updates.append(
-            TaskStatusUpdate(task_id, agent_id, TaskStatus.KILLED, self.clock.now())
-        )
+        with self._lock:
+            self._advance()
+            running = self._running.pop(task_id, None)
+            now = self.clock.now()
+            if running is None:
+                self._updates.append(self._answer(task_id, agent_id, now))
+                return
+            self._used[running.agent_index] -= running.units
+            agent = self.agent_infos[running.agent_index].agent_id
+            self._emit(TaskStatusUpdate(task_id, agent, TaskStatus.KILLED, now))
 
     def reconcile(self, tasks: Sequence[tuple[str, str]]) -> None:
-        now = self.clock.now()
-        for task_id, agent_id in tasks:
-            status = TaskStatus.RUNNING if task_id in self._running else TaskStatus.LOST
-            self._updates.append(TaskStatusUpdate(task_id, agent_id, status, now))
+        with self._lock:
+            self._advance()
+            now = self.clock.now()
+            self._updates.extend(
+                self._answer(task_id, agent_id, now) for task_id, agent_id in tasks
+            )
 
     def collect_updates(self) -> list[TaskStatusUpdate]:
-        self._advance()
-        out, self._updates = self._updates, []
+        with self._lock:
+            self._advance()
+            out, self._updates = self._updates, []
         return out
 
     def read_log(
         self, task_id: str, stream: str, offset: int = 0, length: int | None = None
     ) -> bytes:
         """Simulated tasks print nothing."""
-        if task_id not in self._known_tasks:
+        if task_id not in self._running and task_id not in self._ended:
             raise KeyError(task_id)
         return b""
 

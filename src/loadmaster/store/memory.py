@@ -87,7 +87,9 @@ class MemoryStore:
             del self._queue[queue_id]
         return out
 
-    def _record(self, entry: QueueEntry, placement: Placement | None, status: str, when: datetime) -> int:
+    def _record(
+        self, entry: QueueEntry, placement: Placement | None, status: str, when: datetime
+    ) -> int:
         exe_id = self._next_execution_id
         self._next_execution_id += 1
         self.executions[exe_id] = ExecutionRecord(

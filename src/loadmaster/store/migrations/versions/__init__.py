@@ -1,0 +1,1 @@
+"""Alembic version scripts, one per schema change, in `down_revision` order."""
