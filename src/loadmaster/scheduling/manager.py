@@ -104,8 +104,12 @@ class SchedulingManager:
         warnings: WarningBoard | None = None,
         node_task_factory: NodeTaskFactory | None = None,
         placement: PlacementEngine | None = None,
+        count_beyond_queue_limit: bool = True,
     ) -> None:
         self.offers = offers
+        # Counting the whole queue costs a query per cycle once the head is full; a plan wants
+        # the number, the service reads queue depth on its own schedule instead.
+        self.count_beyond_queue_limit = count_beyond_queue_limit
         self.nodes = nodes
         self.job_types = job_types
         self.executions = executions
@@ -363,7 +367,7 @@ class SchedulingManager:
         )
         excluded = self._report_excluded(ignored, paused, report)
         limit = settings.queue_limit
-        if len(entries) >= limit or excluded >= limit:
+        if self.count_beyond_queue_limit and (len(entries) >= limit or excluded >= limit):
             report.beyond_queue_limit = max(self.store.count_queue() - len(entries) - excluded, 0)
         blocked = self._blocked_reason(available, system_tasks_waiting)
         if blocked is not None:

@@ -74,4 +74,5 @@ class Runtime:
             warnings=self.warnings,
             node_task_factory=self.node_task_factory,
             placement=placement_engine(scheduler.engine),
+            count_beyond_queue_limit=False,
         )
