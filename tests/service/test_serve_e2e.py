@@ -4,6 +4,7 @@ time out, fail and are retried, and are canceled."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 from pathlib import Path
@@ -49,6 +50,9 @@ steps.post = ["{python}", "-c", "import os; assert os.path.exists('input.txt')"]
         ended = deployment.wait_all_ended(ids)
     assert {j.status for j in ended.values()} == {JobStatus.COMPLETED}
     assert sorted(p.read_text() for p in out.iterdir()) == ["12"] * 4
+    log = "".join(p.read_text() for p in deployment.root.glob("serve-*.log"))
+    assert re.search(r"INFO +loadmaster: scheduled [1-4] new job\(s\) with \[[0-9.]+ cpus", log)
+    assert "execution ended" in log and "status=COMPLETED" in log
     with SqlStore.open(deployment.db_url) as store:
         (exe,) = store.executions.for_job(ids[0])
         assert exe.status is ExecutionStatus.COMPLETED and exe.exit_code == 0
