@@ -14,6 +14,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from loadmaster.input_errors import InputError, validation_problems
+
 NodeStateName = Literal[
     "DEPRECATED",
     "OFFLINE",
@@ -29,12 +31,8 @@ NodeTaskKind = Literal["health", "cleanup", "image-pull"]
 ResourceMap = dict[str, float]
 
 
-class SnapshotError(ValueError):
-    """A snapshot that cannot be used; `problems` holds one "path: problem" line each."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
+class SnapshotError(InputError):
+    """A snapshot that cannot be used."""
 
 
 class _Strict(BaseModel):
@@ -224,23 +222,9 @@ def _duplicates(section: str, key: str, values: Sequence[object]) -> Iterable[st
             yield f"{section}: duplicate {key} {value!r}"
 
 
-def _path(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else part
-    return out or "(snapshot)"
-
-
 def parse_snapshot(text: str | bytes) -> Snapshot:
     """Parse and validate; raises SnapshotError with one line per problem."""
     try:
         return Snapshot.model_validate_json(text)
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors(include_url=False):
-            message = str(err["msg"]).removeprefix("Value error, ")
-            problems.append(f"{_path(tuple(err['loc']))}: {message}")
-        raise SnapshotError(problems) from None
+        raise SnapshotError(validation_problems(exc)) from None

@@ -17,13 +17,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from loadmaster.input_errors import InputError, validation_problems
+
 ENV_PREFIX = "LOADMASTER_"
 
 
-class ConfigError(ValueError):
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
+class ConfigError(InputError):
+    """A configuration that cannot be used."""
 
 
 class _Section(BaseModel):
@@ -110,12 +110,26 @@ class LoggingConfig(_Section):
         return value.upper() if isinstance(value, str) else value
 
 
+class ApiConfig(_Section):
+    """The HTTP API `serve` hosts beside the loop. Mutations need `token` when one is set; a
+    non-loopback `host` without a token is refused at start."""
+
+    enabled: bool = True
+    host: Annotated[str, Field(min_length=1)] = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 8750  # 0: any free port
+    token: str | None = None
+    max_body_bytes: Annotated[int, Field(ge=1024)] = 1_048_576
+    max_batch: Annotated[int, Field(ge=1)] = 1000
+    status_seconds: Annotated[float, Field(gt=0)] = 2.0
+
+
 class Config(_Section):
     store: StoreConfig = Field(default_factory=StoreConfig)
     scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
     backend: BackendConfig = Field(default_factory=BackendConfig)
     services: list[ServiceTaskConfig] = Field(default_factory=list)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    api: ApiConfig = Field(default_factory=ApiConfig)
 
     def data_path(self) -> Path:
         return Path(self.scheduler.data_dir).expanduser()
@@ -135,6 +149,7 @@ _ENV_SECTIONS: dict[str, type[BaseModel]] = {
     "store": StoreConfig,
     "scheduler": SchedulerConfig,
     "logging": LoggingConfig,
+    "api": ApiConfig,
 }
 
 
@@ -158,22 +173,11 @@ def apply_environment(data: dict[str, Any], environ: Mapping[str, str]) -> dict[
     return out
 
 
-def _path(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
 def parse_config(data: Mapping[str, Any], source: str = "configuration") -> Config:
     try:
         return Config.model_validate(dict(data))
     except ValidationError as exc:
-        problems = [
-            f"{source}: {_path(tuple(e['loc']))}: {str(e['msg']).removeprefix('Value error, ')}"
-            for e in exc.errors(include_url=False)
-        ]
-        raise ConfigError(problems) from None
+        raise ConfigError(validation_problems(exc, source)) from None
 
 
 def load_config(path: Path | None, environ: Mapping[str, str] | None = None) -> Config:

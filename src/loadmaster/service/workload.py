@@ -33,6 +33,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from loadmaster.input_errors import InputError, validation_problems
 from loadmaster.model.job_types import JobType, StepSpec, with_minimums
 from loadmaster.resources import Resources
 
@@ -40,10 +41,8 @@ STEP_ORDER = ("pull", "pre", "main", "post")
 MAX_JOBS_PER_ENTRY = 100_000
 
 
-class WorkloadError(ValueError):
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
+class WorkloadError(InputError):
+    """A workload file that cannot be submitted (nothing of it is)."""
 
 
 class _Strict(BaseModel):
@@ -142,13 +141,6 @@ def to_job_type(spec: JobTypeIn, type_id: int = 0) -> JobType:
     )
 
 
-def _path(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
 def parse_workload(
     data: dict[str, Any], source: str, known_types: set[tuple[str, str]] | None = None
 ) -> Workload:
@@ -156,12 +148,7 @@ def parse_workload(
     try:
         parsed = WorkloadIn.model_validate(data)
     except ValidationError as exc:
-        raise WorkloadError(
-            [
-                f"{source}: {_path(tuple(e['loc']))}: {str(e['msg']).removeprefix('Value error, ')}"
-                for e in exc.errors(include_url=False)
-            ]
-        ) from None
+        raise WorkloadError(validation_problems(exc, source)) from None
     problems: list[str] = []
     declared: dict[tuple[str, str], JobTypeIn] = {}
     for i, jt in enumerate(parsed.job_types):
