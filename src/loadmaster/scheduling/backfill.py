@@ -95,6 +95,9 @@ def shadow_time(
 
 
 class BackfillSession:
+    """One cycle's placement: the base session's decisions, plus backfills into the nodes it
+    reserved. `windows` and `backfilled` say what happened, for reports and tests."""
+
     def __init__(
         self,
         base: PlacementSession,

@@ -15,7 +15,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from loadmaster.input_errors import InputError, validation_problems
 
@@ -48,6 +55,7 @@ class SchedulerConfig(_Section):
     queue_mode: Literal["FIFO", "LIFO"] = "FIFO"
     queue_limit: Annotated[int, Field(ge=1)] = 500
     engine: Literal["reference", "fast"] = "reference"
+    policy: Literal["reference", "backfill"] = "reference"
     on_shutdown: Literal["leave", "kill"] = "leave"
     framework_id: Annotated[str, Field(min_length=1)] = "loadmaster"
     health_min_free_mib: Annotated[float, Field(ge=0)] = 256.0
@@ -81,9 +89,56 @@ class LocalBackendConfig(_Section):
         return _non_negative(value)
 
 
+class MesosBackendSection(_Section):
+    """`[backend.mesos]`: a framework on the v1 scheduler HTTP API (docs/mesos.md)."""
+
+    master: Annotated[str, Field(pattern=r"^https?://[^/\s]+/?$")]
+    role: Annotated[str, Field(min_length=1, pattern=r"^\S+$")] = "*"
+    principal: str | None = None
+    secret: str | None = None
+    secret_file: str | None = None  # read at start; keeps the secret out of the file
+    failover_timeout_seconds: Annotated[float, Field(ge=0)] = 7 * 24 * 3600.0
+    framework_name: Annotated[str, Field(min_length=1)] = "loadmaster"
+    docker_image: Annotated[str, Field(min_length=1)] | None = None
+    refuse_seconds: Annotated[float, Field(ge=0)] = 5.0
+
+    @model_validator(mode="after")
+    def _secret_needs_principal(self) -> MesosBackendSection:
+        if (self.secret or self.secret_file) and not self.principal:
+            raise ValueError("secret: needs a principal")
+        if self.secret and self.secret_file:
+            raise ValueError("secret: give secret or secret_file, not both")
+        return self
+
+
+class DaskBackendSection(_Section):
+    """`[backend.dask]`: the workers of an existing Dask cluster are the agents (docs/dask.md)."""
+
+    scheduler_address: Annotated[str, Field(pattern=r"^(tcp|tls|ws|wss|ucx)://[^\s/]+$")]
+    work_dir: str | None = None  # on every worker; default: loadmaster/ in its local directory
+    connect_timeout_seconds: Annotated[float, Field(gt=0)] = 10.0
+    kill_grace_seconds: Annotated[float, Field(ge=0)] = 5.0
+    forward_env: list[str] = Field(default_factory=list)  # glob patterns of service variables
+    log_limit_bytes: Annotated[int, Field(gt=0)] = 1024 * 1024
+
+
 class BackendConfig(_Section):
-    kind: Literal["local"] = "local"
+    kind: Literal["local", "mesos", "dask"] = "local"
     local: LocalBackendConfig = Field(default_factory=LocalBackendConfig)
+    mesos: MesosBackendSection | None = None
+    dask: DaskBackendSection | None = None
+
+    @model_validator(mode="after")
+    def _dask_needs_its_section(self) -> BackendConfig:
+        if self.kind == "dask" and self.dask is None:
+            raise ValueError('dask: kind = "dask" needs a [backend.dask] section')
+        return self
+
+    @model_validator(mode="after")
+    def _mesos_needs_its_section(self) -> BackendConfig:
+        if self.kind == "mesos" and self.mesos is None:
+            raise ValueError("mesos: kind = \"mesos\" needs a [backend.mesos] section")
+        return self
 
 
 class ServiceTaskConfig(_Section):

@@ -20,10 +20,12 @@ from loadmaster.model.system_tasks import ServiceSpec, SystemTaskManager
 from loadmaster.model.task_registry import TaskRegistry
 from loadmaster.model.warnings import WarningBoard
 from loadmaster.resources import Resources
+from loadmaster.scheduling.backfill import BackfillPlacement
 from loadmaster.scheduling.engines import placement_engine
 from loadmaster.scheduling.manager import SchedulingManager
 from loadmaster.scheduling.ports import SchedulingStore
 from loadmaster.service.config import Config
+from loadmaster.service.estimates import ObservedEstimates
 
 
 def service_specs(config: Config) -> list[ServiceSpec]:
@@ -55,6 +57,7 @@ class Runtime:
     executions: JobExecutionManager = field(init=False)
     system_tasks: SystemTaskManager = field(init=False)
     manager: SchedulingManager = field(init=False)
+    estimates: ObservedEstimates = field(init=False)
 
     def __post_init__(self) -> None:
         scheduler = self.config.scheduler
@@ -62,6 +65,10 @@ class Runtime:
         self.settings.queue_limit = scheduler.queue_limit
         self.executions = JobExecutionManager(gpus=self.gpus)
         self.system_tasks = SystemTaskManager.of(scheduler.framework_id, service_specs(self.config))
+        self.estimates = ObservedEstimates(self.job_types, self.executions)
+        placement = placement_engine(scheduler.engine)
+        if scheduler.policy == "backfill":
+            placement = BackfillPlacement(self.estimates, base=placement)
         self.manager = SchedulingManager(
             offers=self.offers,
             nodes=self.nodes,
@@ -73,6 +80,6 @@ class Runtime:
             settings=self.settings,
             warnings=self.warnings,
             node_task_factory=self.node_task_factory,
-            placement=placement_engine(scheduler.engine),
+            placement=placement,
             count_beyond_queue_limit=False,
         )

@@ -21,6 +21,7 @@ nothing new, and tries again next turn. Submitted jobs live in the store and are
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -129,6 +130,14 @@ class SchedulerService:
         self._last_sync: datetime | None = None
         self._stopping = False
         self._cluster_ids: dict[int, str] = {}  # of ended executions awaiting cleanup
+        # Held by `step` for a whole turn; readers in other threads (the API) take it briefly.
+        self.lock = threading.RLock()
+        self._sync_requested = threading.Event()
+
+    def request_sync(self) -> None:
+        """Re-read the store at the start of the next turn instead of after `sync_seconds`:
+        a change made through the API then takes effect within one cycle. Thread-safe."""
+        self._sync_requested.set()
 
     def cluster_id_of(self, execution_id: int) -> str | None:
         """What node cleanup needs to find an ended execution's directories."""
@@ -192,18 +201,28 @@ class SchedulerService:
 
     # -- one turn of the loop -----------------------------------------------------------------
     def step(self) -> CycleReport | None:
+        with self.lock:
+            return self._step()
+
+    def _step(self) -> CycleReport | None:
         when = self.clock()
         try:
-            if self._last_sync is None or when - self._last_sync >= timedelta(
-                seconds=self.config.scheduler.sync_seconds
+            if (
+                self._sync_requested.is_set()
+                or self._last_sync is None
+                or when - self._last_sync >= timedelta(seconds=self.config.scheduler.sync_seconds)
             ):
+                self._sync_requested.clear()
                 self._sync_from_store(when)
             self._sync_agents(when)
             self._handle_updates(when)
             self._handle_timeouts_and_kills(when)
             self._take_offers(when)
+            self.runtime.estimates.now = when
             report = None if self._stopping else self.runtime.manager.run_cycle(self.client, when)
-            self._finish_ended(when)
+            self._finish_ended(
+                when, frozenset(report.finished_executions) if report else frozenset()
+            )
         except StoreUnavailable as exc:
             self._unhealthy(f"store unavailable: {exc}")
             return None
@@ -357,7 +376,9 @@ class SchedulerService:
             self.runtime.offers.add_new_offers(offers)
 
     # -- 7. ended executions ------------------------------------------------------------------
-    def _finish_ended(self, when: datetime) -> None:
+    def _finish_ended(self, when: datetime, sent_to_cleanup: frozenset[int] = frozenset()) -> None:
+        """Record every ended execution; those the cycle did not already hand to their node's
+        cleanup (starved and lost ones it did) are handed now."""
         runtime = self.runtime
         for exe in runtime.executions.drain_finished():
             job_type = runtime.job_types.get(exe.job_type_id)
@@ -371,8 +392,12 @@ class SchedulerService:
                 requeue=retry,
             )
             self._cluster_ids[exe.id] = exe.spec.cluster_id
+            if exe.status is ExecutionStatus.COMPLETED and exe.finished is not None:
+                runtime.estimates.observe(
+                    exe.job_type_id, (exe.finished - exe.spec.started).total_seconds()
+                )
             node = runtime.nodes.get(exe.node_id)
-            if node is not None and exe.id not in node.awaiting_cleanup:
+            if node is not None and exe.id not in sent_to_cleanup:
                 node.add_job_execution_for_cleanup(exe.id, when)
             self.log.info(
                 "execution ended",
