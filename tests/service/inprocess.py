@@ -72,7 +72,9 @@ def config_for(root: Path, agents: list[dict[str, Any]], **scheduler: Any) -> Co
 def service_in_process(config: Config, store: SqlStore | None = None) -> Iterator[Harness]:
     store = store or SqlStore.open(config.store_url(), schema=config.store.pg_schema)
     service: SchedulerService | None = None
-    parts = build_backend(config, lambda e: service.cluster_id_of(e) if service else None)
+    parts = build_backend(
+        config, lambda e: service.cluster_id_of(e) if service else None, store.config
+    )
     service = SchedulerService(
         config, store, parts.backend, node_task_factory=parts.node_task_factory
     )

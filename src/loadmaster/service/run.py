@@ -163,7 +163,9 @@ def _drive(
 ) -> int:
     logger = configure_logging("WARNING" if not options.quiet else "ERROR")
     service: SchedulerService | None = None
-    parts = build_backend(config, lambda e: service.cluster_id_of(e) if service else None)
+    parts = build_backend(
+        config, lambda e: service.cluster_id_of(e) if service else None, store.config
+    )
     service = SchedulerService(
         config, store, parts.backend, node_task_factory=parts.node_task_factory, logger=logger
     )
