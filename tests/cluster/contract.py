@@ -3,7 +3,9 @@
 A backend's test module subclasses `ClusterBackendContract` and provides a `harness` fixture
 (a `BackendHarness`): it creates backends on shared state (so that a second backend can find
 the first one's tasks), and says which optional features the backend has; tests of a missing
-feature are skipped. Tasks are Python one-liners (`py(...)`), which every real backend can run.
+feature are skipped. Tasks are Python one-liners (`py(...)`), which every real backend can run;
+a backend without COMMANDS (the simulated cluster) ignores the command and ends each task after
+the run time its harness gives it, so tests that need what a process does are skipped there.
 
 Everything waits by polling with a deadline, never by fixed sleeps.
 """
@@ -36,6 +38,9 @@ RESTART = "restart"  # a new backend on the same state finds the old one's tasks
 AGENT_CONTROL = "agent-control"  # stop_agent / start_agent
 PROCESS_GROUPS = "process-groups"  # tasks are OS processes; a kill ends the whole group
 SHELL = "shell"  # Task.shell runs through /bin/sh
+# Tasks run their command for real: exit codes, argv, environment, output and files come from
+# the process.
+COMMANDS = "commands"
 
 
 def py(code: str, *args: str) -> tuple[str, ...]:
@@ -315,17 +320,20 @@ class ClusterBackendContract:
 
     @pytest.mark.parametrize("code", [1, 7, 255])
     def test_non_zero_exit_fails_with_its_code(self, cluster: Cluster, code: int) -> None:
+        self.need(cluster, COMMANDS)
         update = cluster.run(make_task(f"exit-{code}", py(f"raise SystemExit({code})")))
         assert update.status is TaskStatus.FAILED
         assert update.exit_code == code
 
     def test_argv_reaches_the_command_verbatim(self, cluster: Cluster) -> None:
+        self.need(cluster, COMMANDS)
         args = ("two words", "$HOME", "*", "a;b", "")
         task = make_task("argv", py("import json, sys; print(json.dumps(sys.argv[1:]))", *args))
         assert cluster.run(task).status is TaskStatus.FINISHED
         assert cluster.log("argv").strip() == '["two words", "$HOME", "*", "a;b", ""]'
 
     def test_shell_task_runs_through_a_shell(self, cluster: Cluster) -> None:
+        self.need(cluster, COMMANDS)
         self.need(cluster, SHELL)
         task = make_task("sh", ("echo $((6 * 7)) && echo second",), shell=True)
         assert cluster.run(task).status is TaskStatus.FINISHED
@@ -334,6 +342,7 @@ class ClusterBackendContract:
     def test_environment_holds_allocations_and_task_identity(
         self, cluster: Cluster, monkeypatch: pytest.MonkeyPatch
     ) -> None:
+        self.need(cluster, COMMANDS)
         monkeypatch.setenv("LOADMASTER_TEST_SERVICE_VAR", "from-the-service")
         env = allocated_environment(SMALL) | {"JOB_SETTING": "x y"}
         code = (
@@ -351,6 +360,7 @@ class ClusterBackendContract:
         assert seen["LOADMASTER_TEST_SERVICE_VAR"] == "from-the-service"
 
     def test_logs_are_readable_with_offset_and_length(self, cluster: Cluster) -> None:
+        self.need(cluster, COMMANDS)
         code = "import sys; sys.stdout.write('0123456789'); sys.stderr.write('oops')"
         assert cluster.run(make_task("logs", py(code))).status is TaskStatus.FINISHED
         read = cluster.backend.read_log
@@ -364,7 +374,15 @@ class ClusterBackendContract:
         with pytest.raises(ValueError):
             read("logs", "stdlog")
 
+    def test_logs_of_unknown_tasks_and_streams_are_refused(self, cluster: Cluster) -> None:
+        assert cluster.run(make_task("quiet", py("pass"))).status is TaskStatus.FINISHED
+        with pytest.raises(KeyError):
+            cluster.backend.read_log("no-such-task", "stdout")
+        with pytest.raises(ValueError):
+            cluster.backend.read_log("quiet", "stdlog")
+
     def test_command_not_found_fails_with_a_message(self, cluster: Cluster) -> None:
+        self.need(cluster, COMMANDS)
         task = make_task("missing", ("loadmaster-no-such-command-anywhere", "arg"))
         update = cluster.run(task)
         assert update.status is TaskStatus.FAILED
@@ -426,13 +444,15 @@ class ClusterBackendContract:
         )
         cluster.launch(make_task("victim", py(code, str(pid_file))))
         cluster.wait_for("victim", TaskStatus.RUNNING)
-        wait_until(lambda: pid_file.exists() and pid_file.read_text() != "")
+        if COMMANDS in cluster.harness.features:
+            wait_until(lambda: pid_file.exists() and pid_file.read_text() != "")
         cluster.backend.shutdown(kill_tasks=True)
         assert cluster.wait_for("victim", *_ENDS).status is TaskStatus.KILLED
         if PROCESS_GROUPS in cluster.harness.features:
             wait_until(lambda: not pid_alive(int(pid_file.read_text())))
 
     def test_shutdown_without_kill_leaves_tasks_running(self, cluster: Cluster) -> None:
+        self.need(cluster, COMMANDS)
         release = cluster.harness.scratch / "release"
         done = cluster.harness.scratch / "done"
         task = make_task("survivor", wait_for_file(release, f"open({str(done)!r}, 'w').close()"))
@@ -505,7 +525,8 @@ class ClusterBackendContract:
         )
         cluster.launch(make_task("doomed", py(code, str(pid_file))), agent_id=agent.agent_id)
         cluster.wait_for("doomed", TaskStatus.RUNNING)
-        wait_until(lambda: pid_file.exists() and pid_file.read_text() != "")
+        if COMMANDS in cluster.harness.features:
+            wait_until(lambda: pid_file.exists() and pid_file.read_text() != "")
         stale = cluster.offer(agent.agent_id)
         cluster.harness.stop_agent(cluster.backend, agent.hostname)
         lost = cluster.wait_for("doomed", *_ENDS)

@@ -24,7 +24,7 @@ from loadmaster.cluster.dask import DaskBackend
 from loadmaster.cluster.dask_config import DaskBackendConfig
 from loadmaster.cluster.protocol import ClusterBackend
 
-from .contract import AGENT_CONTROL, PROCESS_GROUPS, SHELL, StepClock, pid_alive
+from .contract import AGENT_CONTROL, COMMANDS, PROCESS_GROUPS, SHELL, StepClock, pid_alive
 
 START_SECONDS = 30.0
 
@@ -186,7 +186,7 @@ class DaskHarness:
     cluster: DaskTestCluster
     scratch: Path
     clock: StepClock = field(default_factory=StepClock)
-    features: frozenset[str] = frozenset({AGENT_CONTROL, PROCESS_GROUPS, SHELL})
+    features: frozenset[str] = frozenset({AGENT_CONTROL, PROCESS_GROUPS, SHELL, COMMANDS})
 
     def config(self) -> DaskBackendConfig:
         return DaskBackendConfig(

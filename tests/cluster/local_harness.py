@@ -14,7 +14,7 @@ from loadmaster.cluster.local_taskdir import task_dirs
 from loadmaster.cluster.protocol import ClusterBackend
 from loadmaster.resources import Resources
 
-from .contract import AGENT_CONTROL, PROCESS_GROUPS, RESTART, SHELL, StepClock, pid_alive
+from .contract import AGENT_CONTROL, COMMANDS, PROCESS_GROUPS, RESTART, SHELL, StepClock, pid_alive
 
 AGENT = LocalAgentSpec("node-a", Resources.of(cpus=4.0, mem=2048.0, disk=4096.0))
 OTHER = LocalAgentSpec("node-b", Resources.of(cpus=2.0, mem=1024.0, disk=1024.0))
@@ -28,7 +28,7 @@ class LocalHarness:
     scratch: Path
     agents: list[LocalAgentSpec]
     clock: StepClock = field(default_factory=StepClock)
-    features: frozenset[str] = frozenset({RESTART, AGENT_CONTROL, PROCESS_GROUPS, SHELL})
+    features: frozenset[str] = frozenset({RESTART, AGENT_CONTROL, PROCESS_GROUPS, SHELL, COMMANDS})
     python_executable: str | None = None
 
     def config(self) -> LocalBackendConfig:

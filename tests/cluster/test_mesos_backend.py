@@ -40,6 +40,7 @@ from loadmaster.store.sql import SqlStore
 
 from .contract import (
     AGENT_CONTROL,
+    COMMANDS,
     RESTART,
     SHELL,
     SMALL,
@@ -86,7 +87,7 @@ class MesosHarness:
     scratch: Path
     framework_ids: MemoryFrameworkIds = field(default_factory=MemoryFrameworkIds)
     clock: StepClock = field(default_factory=StepClock)
-    features: frozenset[str] = frozenset({AGENT_CONTROL, RESTART, SHELL})
+    features: frozenset[str] = frozenset({AGENT_CONTROL, RESTART, SHELL, COMMANDS})
 
     def config(self, **changes: Any) -> MesosBackendConfig:
         values: dict[str, Any] = {

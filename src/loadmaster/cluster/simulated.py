@@ -10,6 +10,8 @@ It answers like the other backends (tests/cluster/contract.py): tasks go STAGING
 RUNNING at launch; offers are spent by a launch either way; tasks launched on offers that are
 not outstanding are LOST and tasks needing more than their offers FAILED; a kill or a
 reconciliation of an unknown task is answered LOST, of an ended one with how it ended.
+`stop_agent` takes an agent away (its tasks are LOST, its offers void) and `start_agent` brings
+it back empty under a new agent id, as a restarted agent registers anew.
 With `strict`, the two launch errors raise `OverCommitError` instead: in a replay they can only
 be a scheduler bug, which the simulator must expose, never absorb.
 
@@ -79,6 +81,7 @@ class SimulatedCluster:
     _total: IntMatrix = field(default_factory=lambda: np.zeros((0, 0), dtype=np.int64))
     _used: IntMatrix = field(default_factory=lambda: np.zeros((0, 0), dtype=np.int64))
     _held: IntMatrix = field(default_factory=lambda: np.zeros((0, 0), dtype=np.int64))
+    _up: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, dtype=np.bool_))
     _offers: dict[str, _Outstanding] = field(default_factory=dict)
     _running: dict[str, _RunningTask] = field(default_factory=dict)
     _ends: list[tuple[datetime, int, str]] = field(default_factory=list)
@@ -88,6 +91,7 @@ class SimulatedCluster:
     _shapes: dict[bytes, Resources] = field(default_factory=dict)
     _sequence: int = 0
     _offer_counter: int = 0
+    _restarts: int = 0
     _started: bool = False
     _stopped: bool = False
 
@@ -104,6 +108,7 @@ class SimulatedCluster:
         ).reshape(len(self.agent_infos), len(names))
         self._used = np.zeros_like(self._total)
         self._held = np.zeros_like(self._total)
+        self._up = np.ones(len(self.agent_infos), dtype=np.bool_)
 
     # -- conversions --------------------------------------------------------------------------
     def _units(self, res: Resources) -> list[int]:
@@ -154,7 +159,55 @@ class SimulatedCluster:
         return self.framework if self.is_healthy() else None
 
     def agents(self) -> list[AgentInfo]:
-        return list(self.agent_infos)
+        return [info for info, up in zip(self.agent_infos, self._up, strict=True) if up]
+
+    # -- agent failure ------------------------------------------------------------------------
+    def _live_index(self, hostname: str) -> int | None:
+        for index, info in enumerate(self.agent_infos):
+            if info.hostname == hostname and self._up[index]:
+                return index
+        return None
+
+    def stop_agent(self, hostname: str) -> None:
+        """The agent goes away: its running tasks are LOST, its outstanding offers are void
+        (tasks launched on them are LOST) and it offers nothing until started again."""
+        with self._lock:
+            self._advance()
+            index = self._live_index(hostname)
+            if index is None:
+                return
+            self._up[index] = False
+            for offer_id in [o for o, held in self._offers.items() if held.agent_index == index]:
+                del self._offers[offer_id]
+            self._held[index] = 0
+            agent_id = self.agent_infos[index].agent_id
+            now = self.clock.now()
+            for task_id in [t for t, run in self._running.items() if run.agent_index == index]:
+                del self._running[task_id]
+                message = f"agent {agent_id} stopped"
+                self._emit(
+                    TaskStatusUpdate(task_id, agent_id, TaskStatus.LOST, now, message=message)
+                )
+            self._used[index] = 0
+
+    def start_agent(self, hostname: str) -> None:
+        """A stopped agent comes back empty, with its size and a new agent id (a no-op while it
+        is alive)."""
+        with self._lock:
+            if self._live_index(hostname) is not None:
+                return
+            index = next(i for i, info in enumerate(self.agent_infos) if info.hostname == hostname)
+            old = self.agent_infos[index]
+            agent_id = old.agent_id
+            while agent_id in self._index:
+                self._restarts += 1
+                agent_id = f"{old.agent_id}.{self._restarts}"
+            infos = list(self.agent_infos)
+            infos[index] = AgentInfo(agent_id, old.hostname, old.total)
+            self.agent_infos = infos
+            del self._index[old.agent_id]
+            self._index[agent_id] = index
+            self._up[index] = True
 
     # -- time ---------------------------------------------------------------------------------
     def _advance(self) -> None:
@@ -203,7 +256,7 @@ class SimulatedCluster:
     def _offer_free(self, when: datetime) -> list[ResourceOffer]:
         free = self._total - self._used - self._held
         offers: list[ResourceOffer] = []
-        for index in np.flatnonzero((free > 0).any(axis=1)):
+        for index in np.flatnonzero((free > 0).any(axis=1) & self._up):
             units = free[index].copy()
             self._offer_counter += 1
             offer_id = f"sim-offer-{self._offer_counter}"
@@ -349,6 +402,8 @@ class SimulatedCluster:
         """Simulated tasks print nothing."""
         if task_id not in self._running and task_id not in self._ended:
             raise KeyError(task_id)
+        if stream not in ("stdout", "stderr"):
+            raise ValueError(f"stream must be 'stdout' or 'stderr', not {stream!r}")
         return b""
 
     # -- inspection (metrics and tests) -------------------------------------------------------
@@ -359,8 +414,10 @@ class SimulatedCluster:
         return self._resources(self._used[self._index[agent_id]])
 
     def free_amounts(self) -> npt.NDArray[np.float64]:
-        """Free (not running, offers included) amounts per agent × resource name."""
+        """Free (not running, offers included) amounts per agent × resource name; a stopped
+        agent has nothing free."""
         free: npt.NDArray[np.float64] = (self._total - self._used) / UNITS_PER_AMOUNT
+        free[~self._up] = 0.0
         return free
 
     def used_total(self) -> npt.NDArray[np.float64]:
