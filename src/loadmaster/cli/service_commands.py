@@ -1,4 +1,7 @@
-"""Commands that run or operate the scheduler service: run, serve, submit, jobs, cancel."""
+"""Commands that run or operate the scheduler service: run, serve, submit, jobs, cancel.
+
+`submit`, `jobs` and `cancel` talk to the API by default; with `--db` or `--config` they
+work on the store directly (for scripts that run beside a daemon without its API)."""
 
 from __future__ import annotations
 
@@ -11,6 +14,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from loadmaster.api.server import ApiRefused, check_settings
+from loadmaster.cli.api_commands import (
+    ServerOption,
+    cancel_via_api,
+    jobs_via_api,
+    submit_via_api,
+)
 from loadmaster.cli.common import OutputFormat, fail
 from loadmaster.scheduling.ports import StoreUnavailable
 from loadmaster.service.config import ConfigError, load_config
@@ -59,8 +69,11 @@ def serve(config: ConfigOption = None) -> None:
     """Run the scheduler daemon until SIGINT or SIGTERM."""
     try:
         settings = load_config(config)
+        check_settings(settings.api)
     except ConfigError as exc:
         raise fail("\n".join(exc.problems)) from None
+    except ApiRefused as exc:
+        raise fail(str(exc)) from None
     raise typer.Exit(serve_forever(settings, threading.Event()))
 
 
@@ -79,12 +92,40 @@ def _store(db: str | None, config: Path | None) -> SqlStore:
 
 
 def submit(
-    workload: Annotated[Path, typer.Argument(help="Workload file (TOML).")],
+    workload: Annotated[
+        Path | None, typer.Argument(help="Workload file (TOML); or one job from --job-type.")
+    ] = None,
     db: DbOption = None,
     config: ConfigOption = None,
     parsable: Annotated[bool, typer.Option("--parsable", help="Print job ids only.")] = False,
+    server: ServerOption = None,
+    job_type: Annotated[
+        str | None, typer.Option("--job-type", "-t", help="name or name:version")
+    ] = None,
+    priority: Annotated[int, typer.Option(help="Lower runs first.")] = 100,
+    count: Annotated[int, typer.Option(min=1, max=100_000)] = 1,
+    env: Annotated[list[str] | None, typer.Option("--env", "-e", help="KEY=VALUE")] = None,
+    idempotency_key: Annotated[str | None, typer.Option("--idempotency-key")] = None,
+    output: Annotated[OutputFormat, typer.Option("--output", "-o")] = OutputFormat.TABLE,
 ) -> None:
-    """Submit a workload file's job types and jobs (all or nothing)."""
+    """Submit a workload file's job types and jobs (all or nothing), or one job from flags.
+
+    Through the API (`--server`) unless `--db` or `--config` name a store to write directly."""
+    if db is None and config is None:
+        submit_via_api(
+            server,
+            workload,
+            job_type,
+            priority,
+            count,
+            env or [],
+            idempotency_key,
+            parsable,
+            output,
+        )
+        return
+    if workload is None:
+        raise fail("the direct-store mode (--db/--config) submits workload files only")
     store = _store(db, config)
     try:
         parsed = load_workload(workload, known_job_types(store))
@@ -112,8 +153,14 @@ def jobs(
     config: ConfigOption = None,
     output: Annotated[OutputFormat, typer.Option("--output", "-o")] = OutputFormat.TABLE,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 100,
+    server: ServerOption = None,
+    status: Annotated[list[str] | None, typer.Option("--status", help="QUEUED, RUNNING …")] = None,
+    job_type_id: Annotated[list[int] | None, typer.Option("--job-type-id")] = None,
 ) -> None:
-    """List jobs, newest first."""
+    """List jobs, newest first (through the API unless --db or --config is given)."""
+    if db is None and config is None:
+        jobs_via_api(server, output, limit, [s.upper() for s in status or []], job_type_id or [])
+        return
     store = _store(db, config)
     try:
         page = store.jobs.search(limit=limit)
@@ -155,8 +202,13 @@ def cancel(
     job_id: Annotated[int, typer.Argument()],
     db: DbOption = None,
     config: ConfigOption = None,
+    server: ServerOption = None,
+    output: Annotated[OutputFormat, typer.Option("--output", "-o")] = OutputFormat.TABLE,
 ) -> None:
     """Cancel a job: a queued one leaves the queue, a running one is killed by the service."""
+    if db is None and config is None:
+        cancel_via_api(server, job_id, output)
+        return
     store = _store(db, config)
     try:
         result = store.jobs.cancel(job_id, when=utc_now())

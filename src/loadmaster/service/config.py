@@ -177,6 +177,14 @@ class ApiConfig(_Section):
     max_batch: Annotated[int, Field(ge=1)] = 1000
     status_seconds: Annotated[float, Field(gt=0)] = 2.0
 
+    @field_validator("token", mode="before")
+    @classmethod
+    def _token_text(cls, value: object) -> object:
+        """An all-digit token from the environment parses as a number; it is still text."""
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return str(value)
+        return value or None
+
 
 class Config(_Section):
     store: StoreConfig = Field(default_factory=StoreConfig)

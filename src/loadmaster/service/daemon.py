@@ -4,6 +4,10 @@ The loop runs one service step every `cycle_seconds` (1 s by default). SIGINT an
 it cleanly: no new launches, then running tasks are left or killed as configured. While the
 store cannot be reached the daemon keeps trying with a capped backoff and reports itself
 unhealthy in its status file (`<data_dir>/status.json`), which is rewritten every few seconds.
+
+The HTTP API (`[api]`) runs in its own thread beside the loop; both share the service, whose
+lock `step` holds for a turn. An API that cannot bind its port is logged and left out: the
+loop keeps scheduling, since stopping it would strand every queued job.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ import time
 from pathlib import Path
 from types import FrameType
 
+from loadmaster.api.monitor import ServiceMonitor
+from loadmaster.api.server import ApiRefused, ApiServer
 from loadmaster.scheduling.ports import StoreUnavailable
 from loadmaster.service.backends import build_backend
 from loadmaster.service.config import Config
@@ -81,35 +87,62 @@ def serve_forever(config: Config, stop: threading.Event) -> int:
     if store is None:
         return 0
     service: SchedulerService | None = None
-    parts = build_backend(config, lambda e: service.cluster_id_of(e) if service else None)
+    parts = build_backend(
+        config, lambda e: service.cluster_id_of(e) if service else None, store.config
+    )
     service = SchedulerService(
         config, store, parts.backend, node_task_factory=parts.node_task_factory, logger=log
     )
+    monitor = ServiceMonitor(service, config.api.status_seconds)
+    api: ApiServer | None = None
     try:
         service.start()
+        api = _start_api(service, monitor, config, log)
         log.info(
             "scheduler started",
-            extra={"fields": {"store": store.dialect, "backend": config.backend.kind}},
+            extra={
+                "fields": {
+                    "store": store.dialect,
+                    "backend": config.backend.kind,
+                    "api": api.url if api is not None else None,
+                }
+            },
         )
-        _loop(service, config, stop, status_path)
+        _loop(monitor, config, stop, status_path)
     finally:
         log.info(
             "scheduler stopping", extra={"fields": {"on_shutdown": config.scheduler.on_shutdown}}
         )
+        if api is not None:
+            api.stop()
         service.shutdown()
         write_status(status_path, service, "stopped")
         store.close()
     return 0
 
 
+def _start_api(
+    service: SchedulerService, monitor: ServiceMonitor, config: Config, log: logging.Logger
+) -> ApiServer | None:
+    if not config.api.enabled:
+        return None
+    api = ApiServer(service, monitor, config.api)
+    try:
+        api.start()
+    except ApiRefused as exc:
+        log.error("api not started", extra={"fields": {"error": str(exc)}})
+        return None
+    return api
+
+
 def _loop(
-    service: SchedulerService, config: Config, stop: threading.Event, status_path: Path
+    monitor: ServiceMonitor, config: Config, stop: threading.Event, status_path: Path
 ) -> None:
     last_status = 0.0
     while not stop.is_set():
         turn = time.monotonic()
-        service.step()
+        monitor.step()
         if turn - last_status >= STATUS_EVERY_SECONDS:
             last_status = turn
-            write_status(status_path, service, None)
+            write_status(status_path, monitor.service, None)
         stop.wait(max(config.scheduler.cycle_seconds - (time.monotonic() - turn), 0.0))

@@ -34,6 +34,7 @@ from loadmaster.model.nodes import Node, NodeTaskFactory
 from loadmaster.model.offers import ResourceOffer
 from loadmaster.model.tasks import Task, TaskStatus, TaskStatusUpdate
 from loadmaster.resources import total
+from loadmaster.scheduling.manager import collector_paused
 from loadmaster.scheduling.ports import StoreUnavailable
 from loadmaster.scheduling.report import CycleReport
 from loadmaster.service.config import Config
@@ -219,7 +220,10 @@ class SchedulerService:
             self._handle_timeouts_and_kills(when)
             self._take_offers(when)
             self.runtime.estimates.now = when
-            report = None if self._stopping else self.runtime.manager.run_cycle(self.client, when)
+            with collector_paused():
+                report = (
+                    None if self._stopping else self.runtime.manager.run_cycle(self.client, when)
+                )
             self._finish_ended(
                 when, frozenset(report.finished_executions) if report else frozenset()
             )
