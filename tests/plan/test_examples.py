@@ -208,13 +208,34 @@ def test_fast_engine_gives_the_same_plan_for_every_example(name: str) -> None:
 
 def test_cli_engine_option() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "loadmaster", "plan", str(PLAN_DIR / "reason-node-reserved.json"),
-         "--engine", "fast", "-o", "json"],
-        capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            "-m",
+            "loadmaster",
+            "plan",
+            str(PLAN_DIR / "reason-node-reserved.json"),
+            "--engine",
+            "fast",
+            "-o",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0 and json.loads(result.stdout)["engine"] == "fast"
     bad = subprocess.run(
-        [sys.executable, "-m", "loadmaster", "plan", str(PLAN_DIR / "reason-node-reserved.json"), "--engine", "x"],
-        capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            "-m",
+            "loadmaster",
+            "plan",
+            str(PLAN_DIR / "reason-node-reserved.json"),
+            "--engine",
+            "x",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert bad.returncode == 2 and bad.stdout == ""

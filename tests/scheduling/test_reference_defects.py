@@ -254,12 +254,27 @@ class FailingQueueStore:
 
 
 def test_an_unreadable_queue_still_serves_work_under_way() -> None:
-    state = state_of(snapshot(
-        nodes=[node(1)], offers=[offer(1, 4.0, 4096.0)], queue=[entry(1)],
-        running_executions=[{"id": 7, "job_type_id": 1, "node_id": 1, "agent_id": "agent_1", "priority": 1,
-                             "resources": {"cpus": 1.0, "mem": 512.0}, "remaining_tasks": ["main"]}],
-    ))
+    state = state_of(
+        snapshot(
+            nodes=[node(1)],
+            offers=[offer(1, 4.0, 4096.0)],
+            queue=[entry(1)],
+            running_executions=[
+                {
+                    "id": 7,
+                    "job_type_id": 1,
+                    "node_id": 1,
+                    "agent_id": "agent_1",
+                    "priority": 1,
+                    "resources": {"cpus": 1.0, "mem": 512.0},
+                    "remaining_tasks": ["main"],
+                }
+            ],
+        )
+    )
     state.manager.store = FailingQueueStore(state.manager.store)  # type: ignore[assignment]
     report = cycle(state)
     assert report.store_error == "connection refused"
-    assert [(t.kind, t.execution_id) for launch in report.launches for t in launch.tasks] == [("main", 7)]
+    assert [(t.kind, t.execution_id) for launch in report.launches for t in launch.tasks] == [
+        ("main", 7)
+    ]

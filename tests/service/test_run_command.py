@@ -12,7 +12,10 @@ REPO = Path(__file__).resolve().parents[2]
 def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "loadmaster", "run", *args],
-        capture_output=True, text=True, check=False, timeout=timeout,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=timeout,
     )
 
 

@@ -196,14 +196,27 @@ def test_queue_settings_in_the_configuration_are_applied_at_start(tmp_path: Path
 def test_backfill_policy_lets_short_work_use_a_draining_node(tmp_path: Path, policy: str) -> None:
     agent = [{"name": "alpha", "resources": {"cpus": 2.0, "mem": 1024, "disk": 10000}}]
     with service_in_process(config_for(tmp_path, agent, policy=policy)) as h:
+
         def typ(name: str, cpus: float, seconds: float, timeout: float) -> dict[str, object]:
-            return job_type(name, f"import time; time.sleep({seconds})",
-                            resources={"cpus": cpus, "mem": 64}, timeout_seconds=timeout)
+            return job_type(
+                name,
+                f"import time; time.sleep({seconds})",
+                resources={"cpus": cpus, "mem": 64},
+                timeout_seconds=timeout,
+            )
+
         types = [typ("long", 1.0, 2.0, 6.0), typ("big", 2.0, 0.1, 5.0), typ("short", 0.5, 0.1, 1.0)]
         (long_id,) = h.submit({"job_types": types, "jobs": [{"job_type": "long", "priority": 200}]})
         h.step_until(lambda: h.jobs([long_id])[0].status is JobStatus.RUNNING)
-        big_id, short_id = h.submit({"jobs": [{"job_type": "big:1.0", "priority": 10},
-                                              {"job_type": "short:1.0", "priority": 300}]} | {"job_types": types})
+        big_id, short_id = h.submit(
+            {
+                "jobs": [
+                    {"job_type": "big:1.0", "priority": 10},
+                    {"job_type": "short:1.0", "priority": 300},
+                ]
+            }
+            | {"job_types": types}
+        )
         h.step_until(lambda: h.all_ended([long_id, big_id, short_id]), timeout=40)
         big, short = h.jobs([big_id, short_id])
         assert big.status is short.status is JobStatus.COMPLETED

@@ -3,7 +3,7 @@ execution (a scheduling cycle) and a recovered one (a service restart) are built
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
 from loadmaster.model.executions import ExecutionSpec, cluster_id_for
@@ -28,9 +28,13 @@ def spec_for_job(
     timeout_seconds: float | None = None,
     job_environment: Iterable[tuple[str, str]] = (),
     gpu_indexes: Sequence[int] = (),
+    commands: Mapping[str, tuple[tuple[str, ...], bool]] | None = None,
 ) -> ExecutionSpec:
     """The job's environment is added to its type's; `LOADMASTER_*` names identify the job,
-    the execution, and the key under which its steps share a working directory."""
+    the execution, and the key under which its steps share a working directory.
+
+    `commands` may carry `step_commands(job_type)` computed once for many executions of the
+    type (a cycle creates thousands); each spec still gets its own copy."""
     cluster_id = cluster_id_for(framework_id, job_id, exe_num)
     environment = dict(job_type.environment)
     environment.update(job_environment)
@@ -55,9 +59,16 @@ def spec_for_job(
         steps=job_type.steps,
         exe_num=exe_num,
         input_file_size_mib=input_file_size_mib,
-        timeout_seconds=timeout_seconds if timeout_seconds is not None else job_type.timeout_seconds,
+        timeout_seconds=timeout_seconds
+        if timeout_seconds is not None
+        else job_type.timeout_seconds,
         is_system=job_type.is_system,
         is_long_running=job_type.is_long_running,
-        commands={kind: (step.command, step.shell) for kind, step in job_type.commands.items()},
+        commands=step_commands(job_type) if commands is None else dict(commands),
         environment=environment,
     )
+
+
+def step_commands(job_type: JobType) -> dict[str, tuple[tuple[str, ...], bool]]:
+    """What each step of the type runs: (argv, through a shell)."""
+    return {kind: (step.command, step.shell) for kind, step in job_type.commands.items()}

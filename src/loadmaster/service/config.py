@@ -137,7 +137,7 @@ class BackendConfig(_Section):
     @model_validator(mode="after")
     def _mesos_needs_its_section(self) -> BackendConfig:
         if self.kind == "mesos" and self.mesos is None:
-            raise ValueError("mesos: kind = \"mesos\" needs a [backend.mesos] section")
+            raise ValueError('mesos: kind = "mesos" needs a [backend.mesos] section')
         return self
 
 
