@@ -1,7 +1,7 @@
 """`python -m benchmarks`: one scheduling cycle per engine on generated clusters.
 
 Prints, per size, the cycle's CPU time (median and spread of the repetitions; the wall time
-beside it), entries decided per
+beside it, and the CPU time of the garbage collection owed after it), entries decided per
 second (placed, reserved, canceled or given a reason), placements per second and peak memory,
 for the reference and the fast engine in the same run, and their ratio; then the scaling
 series (each dimension doubled on its own, fast engine). Progress goes to stderr.
@@ -97,6 +97,7 @@ def run_size(size: Size, args: argparse.Namespace) -> None:
         "cycle cpu (median)",
         "wall",
         "spread",
+        "gc after",
         "decided",
         "decided/s",
         "placed",
@@ -119,6 +120,7 @@ def run_size(size: Size, args: argparse.Namespace) -> None:
             "reference, whole queue (ESTIMATED)",
             "-",
             "~" + _ms(estimated_seconds),
+            "-",
             "-",
             "-",
             f"{fast.decided:,}",
@@ -145,6 +147,7 @@ def _row(label: str, m: Measurement) -> list[str]:
         _ms(m.median),
         _ms(m.wall_median),
         _ms(m.spread),
+        _ms(m.collect_median),
         f"{m.decided:,}",
         _rate(m.decided_per_second),
         f"{m.placed:,}",

@@ -5,6 +5,9 @@ the CPU time, which is what "on one core" means and what stays meaningful on a s
 where other processes compete for the cores (the wall time is shown beside it). Only
 `run_cycle` is timed: parsing the snapshot and building the manager happen before the
 clock starts, and a fresh manager is built for every repetition (a cycle consumes its queue).
+The cycle runs with the cyclic garbage collector paused, exactly as the service runs it
+(`collector_paused`); the full collection the interpreter then owes is timed separately, right
+after the cycle, and reported beside it.
 Peak memory is taken in a separate, untimed run under tracemalloc (which slows Python down),
 as the peak of what the cycle itself allocated on top of the state it was given.
 """
@@ -23,6 +26,7 @@ from typing import Any
 from loadmaster.plan.builder import RecordingClient, build_state
 from loadmaster.plan.snapshot import Snapshot, parse_snapshot
 from loadmaster.scheduling.engines import placement_engine
+from loadmaster.scheduling.manager import collector_paused
 from loadmaster.scheduling.report import CycleReport
 
 
@@ -33,6 +37,7 @@ class Measurement:
     engine: str
     times: list[float] = field(default_factory=list)  # CPU seconds
     wall_times: list[float] = field(default_factory=list)
+    collect_times: list[float] = field(default_factory=list)  # CPU seconds, after the cycle
     decided: int = 0  # entries placed, reserved, canceled or given a reason
     placed: int = 0
     reserved: int = 0
@@ -46,6 +51,10 @@ class Measurement:
     @property
     def wall_median(self) -> float:
         return statistics.median(self.wall_times)
+
+    @property
+    def collect_median(self) -> float:
+        return statistics.median(self.collect_times)
 
     @property
     def spread(self) -> float:
@@ -71,15 +80,21 @@ def parse(snapshot: dict[str, Any]) -> Snapshot:
     return parse_snapshot(json.dumps(snapshot))
 
 
-def _one_cycle(snapshot: Snapshot, engine: str) -> tuple[float, float, CycleReport]:
-    """(CPU seconds, wall seconds, report) of one cycle over a freshly built state."""
+def _one_cycle(snapshot: Snapshot, engine: str) -> tuple[float, float, float, CycleReport]:
+    """(CPU seconds, wall seconds, report) of one cycle over a freshly built state, run the
+    way the service runs it (`collector_paused`), and the CPU seconds of the full collection
+    right after it: the collector's deferred work, paid between cycles."""
     state = build_state(snapshot, placement_engine(engine))
     client = RecordingClient()
     gc.collect()
     wall = time.perf_counter()
     cpu = time.process_time()
-    report = state.manager.run_cycle(client, state.when)
-    return time.process_time() - cpu, time.perf_counter() - wall, report
+    with collector_paused():
+        report = state.manager.run_cycle(client, state.when)
+    seconds, wall_seconds = time.process_time() - cpu, time.perf_counter() - wall
+    after = time.process_time()
+    gc.collect()
+    return seconds, wall_seconds, time.process_time() - after, report
 
 
 def _peak_mib(snapshot: Snapshot, engine: str) -> float:
@@ -89,7 +104,8 @@ def _peak_mib(snapshot: Snapshot, engine: str) -> float:
     try:
         tracemalloc.reset_peak()
         base, _ = tracemalloc.get_traced_memory()
-        state.manager.run_cycle(RecordingClient(), state.when)
+        with collector_paused():
+            state.manager.run_cycle(RecordingClient(), state.when)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -110,9 +126,10 @@ def measure(
     result = Measurement(engine, queue_entries=len(snapshot.queue))
     for run in range(repeat):
         progress(f"{engine}: cycle {run + 1}/{repeat}")
-        seconds, wall, report = _one_cycle(snapshot, engine)
+        seconds, wall, collect, report = _one_cycle(snapshot, engine)
         result.times.append(seconds)
         result.wall_times.append(wall)
+        result.collect_times.append(collect)
         result.decided = decided(report)
         result.placed = len(report.scheduled)
         result.reserved = len(report.reservations)

@@ -13,7 +13,7 @@ cluster declares.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 CPUS = "cpus"
 MEM = "mem"
@@ -77,6 +77,17 @@ class Resources:
 
     def as_dict(self) -> dict[str, float]:
         return dict(self._values)
+
+    def aligned(self, names: Sequence[str]) -> tuple[float | None, ...]:
+        """The amounts of `names` in that order, None where the bag lacks a name: one row of a
+        column-wise table (the fast engine's score tables read many bags this way)."""
+        get = self._values.get
+        return tuple([get(name) for name in names])
+
+    def aligned_or(self, names: Sequence[str], missing: float) -> tuple[float, ...]:
+        """Like `aligned`, with `missing` where the bag lacks a name."""
+        get = self._values.get
+        return tuple([get(name, missing) for name in names])
 
     def __contains__(self, name: object) -> bool:
         return name in self._values
@@ -184,6 +195,13 @@ class Resources:
     def key(self) -> tuple[tuple[str, float], ...]:
         """A hashable shape key: identical requests share it (used to group queue entries)."""
         return tuple(sorted(self._values.items()))
+
+    def ordered_key(self) -> tuple[tuple[str, float], ...]:
+        """A cheaper hashable key for per-cycle caches: equal keys mean the same names in the same
+        order with amounts equal under `==` (so 0.0 and -0.0 match, as they do in every
+        comparison); equal bags built in a different name order get different keys (a cache
+        miss only)."""
+        return tuple(self._values.items())
 
 
 EMPTY = Resources()

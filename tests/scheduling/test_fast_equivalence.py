@@ -14,6 +14,7 @@ agents with totals below their watermark, and GPUs already taken so that an acce
 from __future__ import annotations
 
 import json
+import math
 import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,14 +25,23 @@ from hypothesis import strategies as st
 
 pytest.importorskip("numpy")  # the fast engine's one dependency beyond the core's
 
+from loadmaster.model.executions import ExecutionSpec, RunningJobExecution
+from loadmaster.model.gpus import GpuTable
+from loadmaster.model.nodes import Node
+from loadmaster.model.offers import ResourceSet
+from loadmaster.model.queue import QueueEntry
+from loadmaster.model.tasks import Task
 from loadmaster.plan.builder import RecordingClient, build_state
 from loadmaster.plan.output import plan_document
 from loadmaster.plan.run import plan_from_text
 from loadmaster.plan.snapshot import parse_snapshot
+from loadmaster.resources import Resources
 from loadmaster.scheduling import fast_rows
 from loadmaster.scheduling.engines import placement_engine
 from loadmaster.scheduling.fast import FastPlacement
 from loadmaster.scheduling.placement import PlacementEngine, ReferencePlacement
+from loadmaster.scheduling.queued import QueuedJobExecution
+from loadmaster.scheduling.scheduling_node import SchedulingNode
 
 WHEN = datetime(2026, 1, 1, tzinfo=UTC)
 STATES = ["READY"] * 8 + [
@@ -315,3 +325,119 @@ def _benchmark_generator() -> tuple[Any, Any] | None:
     except ImportError:  # the benchmarks are not importable from this working directory
         return None
     return Size, generate
+
+
+# -- sessions driven directly: amounts no snapshot may carry --------------------------------
+# Snapshots reject negative and non-finite amounts, but the engine's contract is the reference's
+# decisions for any `Resources`. Negative remaining amounts turn off the engine's shortcut of
+# checking only positive requests; negative, NaN and infinite requests turn off its monotone
+# skipping (an accept may then grow a node); missing names exercise the -inf / 0.0 encodings.
+AMOUNTS = [0.0, 0.5, 1.0, 2.0, 3.0, 8.0, 1 / 3, -1.0, math.nan, math.inf]
+NAMES = ["cpus", "mem", "gpus", CUSTOM]
+FINITE_GPUS = [0.0, 0.5, 1.0, 2.0]
+
+
+def _bag(draw: st.DrawFn, amounts: list[float]) -> Resources:
+    names = draw(st.lists(st.sampled_from(NAMES), unique=True, max_size=len(NAMES)))
+    # a node turns its GPU amount into a count, so GPUs stay finite (both engines would fail)
+    return Resources(
+        {name: draw(st.sampled_from(amounts if name != "gpus" else FINITE_GPUS)) for name in names}
+    )
+
+
+@st.composite
+def sessions(draw: st.DrawFn) -> tuple[list[Any], list[Resources], list[tuple[Resources, int]]]:
+    positive = [a for a in AMOUNTS if a >= 0.0 and math.isfinite(a)]
+    node_amounts = AMOUNTS if draw(st.booleans()) else positive
+    request_amounts = AMOUNTS if draw(st.booleans()) else positive
+    templates = [_bag(draw, node_amounts) for _ in range(draw(st.integers(1, 3)))]
+    specs = []
+    for _ in range(draw(st.integers(0, 24))):
+        offered = (
+            draw(st.sampled_from(templates)) if draw(st.booleans()) else _bag(draw, node_amounts)
+        )
+        watermark = offered.add(_bag(draw, positive)) if draw(st.booleans()) else offered
+        tasks = _bag(draw, positive) if draw(st.integers(0, 3)) == 0 else Resources()
+        running = [
+            (_bag(draw, positive), draw(st.sampled_from([1, 2, 5])))
+            for _ in range(draw(st.integers(0, 2)))
+        ]
+        specs.append((offered, tasks, watermark, running))
+    job_types = [_bag(draw, request_amounts) for _ in range(draw(st.integers(0, 6)))]
+    shapes = [_bag(draw, request_amounts) for _ in range(draw(st.integers(1, 6)))]
+    entries = [
+        (draw(st.sampled_from(shapes)), draw(st.sampled_from([1, 2, 5])))
+        for _ in range(draw(st.integers(0, 80)))
+    ]
+    return specs, job_types, entries
+
+
+def _decisions(
+    engine: PlacementEngine,
+    specs: list[Any],
+    job_types: list[Resources],
+    entries: list[tuple[Resources, int]],
+) -> list[tuple[str, int | None, int | None, int]]:
+    gpus = GpuTable()
+    nodes = []
+    for n, (offered, tasks, watermark, running) in enumerate(specs, start=1):
+        node = Node(n, f"host-{n}", f"agent-{n}", is_initial_cleanup_completed=True)
+        node.is_image_pulled = True
+        health = [Task(f"health-{n}", "health", tasks, agent_id=f"agent-{n}")]
+        exes = [
+            RunningJobExecution.create(
+                ExecutionSpec(
+                    10 * n + e,
+                    10 * n + e,
+                    1,
+                    n,
+                    f"agent-{n}",
+                    priority,
+                    resources,
+                    WHEN,
+                    WHEN,
+                    f"exe-{n}-{e}",
+                    steps=("main", "post"),
+                )
+            )
+            for e, (resources, priority) in enumerate(running)
+        ]
+        resource_set = ResourceSet(offered, tasks, watermark)
+        nodes.append(SchedulingNode(node, f"agent-{n}", resource_set, health, exes, gpus))
+    session = engine.start(nodes, job_types)
+    out = []
+    for q, (resources, priority) in enumerate(entries, start=1):
+        entry = QueueEntry(q, 1000 + q, 1, priority, WHEN, resources)
+        decision = session.place(QueuedJobExecution(entry))
+        node_id = decision.node.node_id if decision.node is not None else None
+        out.append((str(decision.outcome), node_id, decision.score, decision.candidates))
+    return out
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(sessions())
+def test_same_decisions_for_any_amounts(
+    case: tuple[list[Any], list[Resources], list[tuple[Resources, int]]],
+) -> None:
+    specs, job_types, entries = case
+    expected = _decisions(ReferencePlacement(), specs, job_types, entries)
+    assert _decisions(FastPlacement(), specs, job_types, entries) == expected
+    saved = fast_rows._PATCH_LIMIT
+    fast_rows._PATCH_LIMIT = 0  # every refresh vectorized
+    try:
+        assert _decisions(FastPlacement(), specs, job_types, entries) == expected
+    finally:
+        fast_rows._PATCH_LIMIT = saved
+
+
+def test_twins_are_scored_once_and_exactly() -> None:
+    """Many identical nodes (one model, nothing running): first passes group them."""
+    model = Resources({"cpus": 4.0, "mem": 4096.0})
+    specs = [(model, Resources(), model, []) for _ in range(30)]
+    specs += [(Resources({"cpus": 2.0, "mem": 2048.0}), Resources(), model, [])] * 5
+    job_types = [Resources({"cpus": c, "mem": m}) for c in (0.5, 1.0, 2.0) for m in (256.0, 1024.0)]
+    entries = [
+        (Resources({"cpus": c, "mem": 512.0}), p) for c, p in [(1.0, 1), (2.0, 2), (0.5, 1)] * 30
+    ]
+    expected = _decisions(ReferencePlacement(), specs, job_types, entries)
+    assert _decisions(FastPlacement(), specs, job_types, entries) == expected

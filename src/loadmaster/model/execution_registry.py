@@ -26,9 +26,21 @@ class JobExecutionManager:
     finished: list[RunningJobExecution] = field(default_factory=list)
 
     def schedule_job_exes(self, executions: Iterable[RunningJobExecution]) -> None:
+        """Register new executions (a cycle adds thousands: `_index` inlined, same entries in
+        the same order)."""
+        running = self._running
+        by_task = self._by_task
+        ids_by_exe = self._ids_by_exe
         for exe in executions:
-            self._running[exe.id] = exe
-            self._index(exe)
+            exe_id = exe.id
+            running[exe_id] = exe
+            task_ids = [task.id for task in exe.tasks]
+            by_task.update(dict.fromkeys(task_ids, exe_id))
+            known = ids_by_exe.get(exe_id)
+            if known is None:
+                ids_by_exe[exe_id] = set(task_ids)
+            else:
+                known.update(task_ids)
 
     def _index(self, exe: RunningJobExecution) -> None:
         ids = self._ids_by_exe.setdefault(exe.id, set())

@@ -36,6 +36,8 @@ def cluster_id_for(framework_id: str, job_id: int, exe_num: int) -> str:
 def task_resources(kind: str, resources: Resources, input_file_size_mib: float) -> Resources:
     """Per-task needs: pull/pre the full amount, main less the input size on disk, post no disk."""
     if kind == "main":
+        if input_file_size_mib == 0.0:
+            return resources  # the same amounts (Resources is immutable, so sharing is safe)
         return resources.with_value("disk", resources.disk - input_file_size_mib)
     if kind == "post":
         return resources.with_value("disk", 0.0)
@@ -81,7 +83,11 @@ def _running_timeout(spec: ExecutionSpec, kind: str) -> timedelta | None:
     return timedelta(seconds=spec.timeout_seconds)
 
 
-def build_task(spec: ExecutionSpec, kind: str) -> Task:
+def build_task(
+    spec: ExecutionSpec, kind: str, allocated: dict[int, dict[str, str]] | None = None
+) -> Task:
+    """`allocated` may carry `allocated_environment` results by id of the resources, so that
+    the steps of one execution that share their resources format them once."""
     # A system job's only task (main) gets the full resources (spec §1.3).
     res = (
         spec.resources
@@ -90,7 +96,13 @@ def build_task(spec: ExecutionSpec, kind: str) -> Task:
     )
     command, shell = spec.commands.get(kind, ((), False))
     env = dict(spec.environment)
-    env.update(allocated_environment(res))
+    if allocated is None:
+        env.update(allocated_environment(res))
+    else:
+        found = allocated.get(id(res))
+        if found is None:
+            found = allocated[id(res)] = allocated_environment(res)
+        env.update(found)
     return Task(
         id=f"{spec.cluster_id}_{kind}",
         kind=kind,
@@ -102,6 +114,57 @@ def build_task(spec: ExecutionSpec, kind: str) -> Task:
         environment=env,
         running_timeout=_running_timeout(spec, kind),
     )
+
+
+_NO_COMMAND: tuple[tuple[str, ...], bool] = ((), False)
+
+
+def _step_tasks(spec: ExecutionSpec) -> list[Task]:
+    """`build_task` for every step of a regular job, in order, with what the steps share
+    computed once: the formatted `ALLOCATED_*` amounts (pull, pre and usually main use the
+    execution's own resources; post differs only in its disk, which is 0.0), the name prefixes
+    and the running timeout of steps other than pull, pre and post. Scheduling creates one
+    execution per placement, so this is on the cycle's critical path."""
+    resources = spec.resources
+    size = spec.input_file_size_mib
+    base = spec.environment
+    commands = spec.commands
+    full = allocated_environment(resources)
+    post = {**full, "ALLOCATED_DISK": f"{0.0:.1f}"}  # with_value keeps the name's place
+    other_timeout = _running_timeout(spec, "main")
+    task_id = spec.cluster_id + "_"
+    name = f"job {spec.job_id} "
+    agent_id = spec.agent_id
+    tasks: list[Task] = []
+    for kind in spec.steps:
+        if kind == "post":
+            res = resources.with_value("disk", 0.0)
+            allocated = post
+            timeout: timedelta | None = PRE_POST_TIMEOUT
+        else:
+            res = task_resources(kind, resources, size)
+            allocated = full if res is resources else allocated_environment(res)
+            if kind == "pull":
+                timeout = PULL_TIMEOUT
+            elif kind == "pre":
+                timeout = PRE_POST_TIMEOUT
+            else:
+                timeout = other_timeout
+        command, shell = commands.get(kind, _NO_COMMAND)
+        tasks.append(
+            Task(
+                task_id + kind,
+                kind,
+                res,
+                agent_id,
+                name + kind,
+                command,
+                shell,
+                {**base, **allocated},
+                timeout,
+            )
+        )
+    return tasks
 
 
 @dataclass(slots=True, eq=False)
@@ -119,8 +182,7 @@ class RunningJobExecution:
 
     @classmethod
     def create(cls, spec: ExecutionSpec) -> RunningJobExecution:
-        steps = ("main",) if spec.is_system else spec.steps
-        tasks = [build_task(spec, kind) for kind in steps]
+        tasks = [build_task(spec, "main")] if spec.is_system else _step_tasks(spec)
         return cls(spec=spec, tasks=tasks, remaining=list(tasks))
 
     # -- identity shortcuts -------------------------------------------------------------------

@@ -2,7 +2,7 @@
 every node for every entry.
 
 The reference scores every available node for every entry: O(entries × nodes × job types).
-This engine keeps, per request shape (`Resources.key()`), a ranking of all nodes by the
+This engine keeps, per request shape (`Resources.ordered_key()`), a ranking of all nodes by the
 reference's own key — scheduling score, then node order — and patches it only where a node
 changed. Invariants that make its decisions the reference's:
 
@@ -12,20 +12,25 @@ changed. Invariants that make its decisions the reference's:
    (the node leaves). Both are appended to one change log; every cached ranking recomputes
    exactly the logged nodes before it is read. Between `place` calls nothing else may change
    the nodes — which is how the manager uses a session.
-2. Every score is computed from the same `Resources` values with the same float operations as
-   the reference (`watermark − tasks − allocated` by `Resources.subtract`, then one subtraction
-   per name), and compared with the same `<`; see fast_index.py for why the table look-up
-   counts exactly what `count_satisfiable` counts. Fit is the reference's own
-   `is_sufficient_to_meet` (or its exact column form).
+2. Every score is computed from the same values with the same float operations as the
+   reference (`watermark − tasks`, then `− allocated` per name, then one subtraction per name
+   of the request), and compared with the same `<`; see fast_index.py for why the table
+   look-up counts exactly what `count_satisfiable` counts. Fit is the reference's own
+   `is_sufficient_to_meet`, or an exact column form of it (fast_rows.py: the -inf / 0.0
+   encodings of a lacking name, and the names that can fail when no amount is negative).
 3. The winner is the minimum of `score × size + order`, i.e. lowest score, then earliest node.
    If `accept_new_job_exe` fails (GPUs), the next minimum without the tried nodes is accepted
    — the reference's sorted candidate list, walked the same way; a failed accept changes
    nothing, so later keys stay valid.
 4. Only when no node fits is a reservation chosen, by the minimum of the reservation key over
    all nodes still in the session. `reservation_available(p)` depends on the node's running
-   work and on this cycle's accepts with priority ≤ p; it is cached per node by
-   (accept count, number of running and accepted executions with priority ≤ p), which
-   determines the set subtracted, and obtained from the node itself.
+   work and on this cycle's accepts with priority ≤ p; it is obtained from the node itself and
+   shared only where it provably subtracts the same work (`_reservation_available`).
+
+Keys only go down while a node fills (it meets fewer job types) until it stops fitting, so a
+stale key is an upper bound of the true one, never a lower bound: a lazy heap that trusts a
+fresh top would miss a changed node that overtook it. Every changed node that still fitted is
+therefore re-read before the minimum is trusted (fast_rows.py says which ones can be skipped).
 """
 
 from __future__ import annotations
@@ -33,12 +38,10 @@ from __future__ import annotations
 from bisect import bisect_right, insort
 from collections.abc import Sequence
 
-import numpy as np
-
 from loadmaster.model.tasks import Task
 from loadmaster.resources import Resources
 from loadmaster.scheduling.fast_index import JobTypeIndex
-from loadmaster.scheduling.fast_rows import NO_NODE, NodeRows, Ranking
+from loadmaster.scheduling.fast_rows import NO_NODE, Liveness, NodeRows, Ranking
 from loadmaster.scheduling.placement import Decision, Outcome, PlacementSession
 from loadmaster.scheduling.queued import QueuedJobExecution
 from loadmaster.scheduling.scheduling_node import SchedulingNode
@@ -47,34 +50,40 @@ from loadmaster.scheduling.scheduling_node import SchedulingNode
 # (they are rebuilt exactly when needed again).
 _RANKING_BUDGET_BYTES = 256 * 1024 * 1024
 
+ShapeKey = tuple[tuple[str, float], ...]
+
 
 class _Shape:
     """The rankings of one request shape: for scheduling, and for reservation per priority."""
 
-    __slots__ = ("reservations", "scheduling")
+    __slots__ = ("last_used", "reservations", "scheduling", "takes_only")
 
-    def __init__(self, scheduling: Ranking) -> None:
+    def __init__(self, scheduling: Ranking, takes_only: bool) -> None:
         self.scheduling = scheduling
         self.reservations: dict[int, Ranking] = {}
+        self.takes_only = takes_only
+        self.last_used = 0
 
 
 class FastSession:
     __slots__ = (
-        "_alive",
-        "_changes",
         "_exe_priorities",
         "_index",
+        "_live",
         "_max_rankings",
         "_monotone",
         "_nodes",
         "_queued_priorities",
         "_rankings",
+        "_reads",
         "_reservation_memo",
         "_reservation_rows",
         "_reserved",
         "_scheduling_rows",
         "_shapes",
-        "_versions",
+        "_size",
+        "_without_tasks",
+        "_without_tasks_rows",
     )
 
     def __init__(
@@ -82,13 +91,30 @@ class FastSession:
     ) -> None:
         # the reference keys its nodes by id: a repeated id keeps its first place, last object
         self._nodes: list[SchedulingNode] = list({n.node_id: n for n in nodes}.values())
-        size = len(self._nodes)
+        size = self._size = len(self._nodes)
         self._index = JobTypeIndex(list(job_type_resources))
-        self._alive = np.ones(size, dtype=np.bool_)
-        self._changes: list[int] = []
+        self._live = Liveness(size)
         self._reserved = 0
         self._monotone = True
-        self._versions = [0] * size
+        # watermark − task resources is fixed for the cycle; the basis subtracts what is
+        # allocated from it, the same two subtractions in the same order as the reference
+        self._without_tasks = [
+            n.watermark_resources.subtract(n.task_resources) for n in self._nodes
+        ]
+        self._without_tasks_rows = [w.aligned(self._index.names) for w in self._without_tasks]
+        remaining = [n.remaining_resources for n in self._nodes]
+        rows = NodeRows(
+            self._index,
+            remaining,
+            (
+                w.subtract(n.allocated_resources)
+                for w, n in zip(self._without_tasks, self._nodes, strict=True)
+            ),
+            self._live,
+        )
+        rows.nonnegative = not any(v < 0.0 for r in remaining for _, v in r.items())
+        rows.group_twins()
+        self._scheduling_rows = rows
         self._queued_priorities = [
             sorted(q.priority for q in n.allocated_queued_job_exes) for n in self._nodes
         ]
@@ -96,33 +122,39 @@ class FastSession:
         self._reservation_memo: list[dict[tuple[int, int, int], Resources]] = [
             {} for _ in range(size)
         ]
-        self._scheduling_rows = NodeRows(self._index, size, self._scheduling_row)
         self._reservation_rows: dict[int, NodeRows] = {}
-        self._shapes: dict[tuple[tuple[str, float], ...], _Shape] = {}
+        self._shapes: dict[ShapeKey, _Shape] = {}
         self._rankings = 0
+        self._reads = 0
         self._max_rankings = max(16, _RANKING_BUDGET_BYTES // (8 * max(size, 1)))
 
     def reserved_count(self) -> int:
         return self._reserved
 
     # -- rows ---------------------------------------------------------------------------------
-    def _scheduling_row(self, i: int) -> tuple[Resources, Resources]:
-        node = self._nodes[i]
-        base = node.watermark_resources.subtract(node.task_resources).subtract(
-            node.allocated_resources
-        )
-        return node.remaining_resources, base
-
-    def _reservation_available(self, i: int, priority: int) -> Resources:
+    def _reservation_source(self, i: int, priority: int) -> tuple[int, int]:
+        """What `reservation_available(priority)` of node i subtracts: its non-job tasks
+        (fixed), the running executions with priority ≤ p (fixed for the cycle: their count
+        names them) and the entries accepted this session with priority ≤ p, in acceptance
+        order. For one priority the accepted set only grows, so these two counts change
+        exactly when the row does (`_rows_for_reservation` re-reads a node only then)."""
         if self._exe_priorities is None:
             self._exe_priorities = [
                 sorted(exe.priority for exe in n.running_job_exes) for n in self._nodes
             ]
-        key = (
-            self._versions[i],
+        return (
             bisect_right(self._exe_priorities[i], priority),
             bisect_right(self._queued_priorities[i], priority),
         )
+
+    def _reservation_available(self, i: int, priority: int, source: tuple[int, int]) -> Resources:
+        """`reservation_available(priority)`, shared between priorities that subtract the same
+        work: with the node's accepts so far fixed, the counts of `source` determine the
+        subtracted sets for every priority (the same count of a fixed list filtered by
+        priority is the same set), but not across accepts — an entry at priority 1 and one at
+        priority 2 are both "one accepted entry" — so the number of accepts is part of the key.
+        """
+        key = (len(self._queued_priorities[i]), *source)
         memo = self._reservation_memo[i]
         found = memo.get(key)
         if found is None:
@@ -132,84 +164,109 @@ class FastSession:
 
     def _rows_for_reservation(self, priority: int) -> NodeRows:
         rows = self._reservation_rows.get(priority)
+        changes = self._scheduling_rows.log
         if rows is None:
-
-            def source(i: int) -> tuple[Resources, Resources]:
-                available = self._reservation_available(i, priority)
-                return available, available
-
-            rows = NodeRows(self._index, len(self._nodes), source)
-            rows.pos = len(self._changes)
+            sources = [self._reservation_source(i, priority) for i in range(self._size)]
+            initial = [
+                self._reservation_available(i, priority, source) for i, source in enumerate(sources)
+            ]
+            rows = NodeRows(self._index, list(initial), initial, self._live)
+            rows.sources = list(sources)
+            rows.pos = len(changes)
             rows.monotone = self._monotone
             self._reservation_rows[priority] = rows
-        else:
-            rows.refresh(self._changes, self._alive)
+            return rows
+        if rows.pos == len(changes):
+            return rows
+        alive = self._live.flags
+        for i in set(changes[rows.pos :]):
+            if not alive[i]:
+                rows.touch(i)
+                continue
+            source = self._reservation_source(i, priority)
+            if source != rows.sources[i]:  # an accept at priority ≤ p: the row changed
+                rows.sources[i] = source
+                available = self._reservation_available(i, priority, source)
+                rows.update(i, available, available)
+        rows.pos = len(changes)
         return rows
 
-    def _shape(self, r: Resources) -> _Shape:
-        key = r.key()
-        shape = self._shapes.pop(key, None)
+    def _shape(self, r: Resources, key: ShapeKey) -> _Shape:
+        shape = self._shapes.get(key)
         if shape is None:
             self._evict()
-            self._scheduling_rows.refresh(self._changes, self._alive)
-            shape = _Shape(Ranking(self._scheduling_rows, r, self._alive))
+            shape = _Shape(Ranking(self._scheduling_rows, r), _takes_only(r))
+            self._shapes[key] = shape
             self._rankings += 1
-        self._shapes[key] = shape  # most recently used last
+        self._reads += 1
+        shape.last_used = self._reads
         return shape
 
     def _evict(self) -> None:
         while self._rankings >= self._max_rankings and self._shapes:
-            oldest = next(iter(self._shapes))
+            oldest = min(self._shapes, key=lambda k: self._shapes[k].last_used)
             dropped = self._shapes.pop(oldest)
             self._rankings -= 1 + len(dropped.reservations)
 
     # -- placing ------------------------------------------------------------------------------
     def place(self, job_exe: QueuedJobExecution) -> Decision:
         required = job_exe.required_resources
-        shape = self._shape(required)
+        shape = self._shape(required, required.ordered_key())
         ranking = shape.scheduling
-        self._scheduling_rows.refresh(self._changes, self._alive)
-        ranking.sync(self._alive)
+        ranking.sync()
         if ranking.best != NO_NODE:
-            return self._schedule(job_exe, ranking)
+            return self._schedule(job_exe, shape)
         return self._reserve(job_exe, shape)
 
-    def _schedule(self, job_exe: QueuedJobExecution, ranking: Ranking) -> Decision:
-        size = len(self._nodes)
+    def _schedule(self, job_exe: QueuedJobExecution, shape: _Shape) -> Decision:
+        ranking = shape.scheduling
+        size = self._size
         key = ranking.best
         tried: list[int] = []
         while key != NO_NODE:
             score, i = divmod(key, size)
             node = self._nodes[i]
             if node.accept_new_job_exe(job_exe):
-                if not _takes_only(job_exe.required_resources):
-                    self._scheduling_rows.monotone = False
-                    for rows in self._reservation_rows.values():
-                        rows.monotone = False
-                self._monotone = self._scheduling_rows.monotone
-                self._versions[i] += 1
-                insort(self._queued_priorities[i], job_exe.priority)
-                self._changes.append(i)
+                self._accepted(i, node, job_exe.priority, shape.takes_only)
                 return Decision(Outcome.SCHEDULED, node, score, ranking.fitting)
             tried.append(i)
             key = ranking.next_best(tried)
         return Decision(Outcome.ACCEPT_FAILED, None, None, ranking.fitting)
 
+    def _accepted(self, i: int, node: SchedulingNode, priority: int, takes_only: bool) -> None:
+        """Log node i's new rows (the session's one kind of change besides a reservation)."""
+        if not takes_only and self._monotone:
+            self._monotone = False
+            self._scheduling_rows.monotone = False
+            for rows in self._reservation_rows.values():
+                rows.monotone = False
+        insort(self._queued_priorities[i], priority)
+        # the basis `without_tasks.subtract(allocated)`, aligned: per name w − a, or w where
+        # nothing is allocated (w − 0.0 is w for every float), None where w lacks the name
+        allocated = node.allocated_resources.get
+        basis = tuple(
+            [
+                None if w is None else w - allocated(name, 0.0)
+                for w, name in zip(self._without_tasks_rows[i], self._index.names, strict=True)
+            ]
+        )
+        self._scheduling_rows.update_row(i, node.remaining_resources, basis)
+
     def _reserve(self, job_exe: QueuedJobExecution, shape: _Shape) -> Decision:
         priority = job_exe.priority
-        rows = self._rows_for_reservation(priority)
         ranking = shape.reservations.get(priority)
         if ranking is None:
-            ranking = Ranking(rows, job_exe.required_resources, self._alive)
+            ranking = Ranking(self._rows_for_reservation(priority), job_exe.required_resources)
             shape.reservations[priority] = ranking
             self._rankings += 1
-        else:
-            ranking.sync(self._alive)
+        elif not (self._monotone and ranking.best == NO_NODE):
+            self._rows_for_reservation(priority)
+            ranking.sync()
         if ranking.best == NO_NODE:
             return Decision(Outcome.NO_FIT)
-        score, i = divmod(ranking.best, len(self._nodes))
-        self._alive[i] = False
-        self._changes.append(i)
+        score, i = divmod(ranking.best, self._size)
+        self._live.leave(i)
+        self._scheduling_rows.touch(i)
         self._reserved += 1
         return Decision(Outcome.RESERVED, self._nodes[i], score)
 

@@ -34,10 +34,23 @@ IntArray = npt.NDArray[np.int64]
 _WORD = 64
 
 
+# One name of a request, ready for the single-node count: (position in `names`, requested
+# amount, sorted thresholds, prefix bit sets).
+Term = tuple[int, float, list[float], list[int]]
+
+
 class JobTypeIndex:
     """Per resource name, the job-type thresholds in order and the prefix bit sets."""
 
-    __slots__ = ("_np_prefix", "_np_thresholds", "_prefix", "_thresholds", "count", "names")
+    __slots__ = (
+        "_np_prefix",
+        "_np_thresholds",
+        "_prefix",
+        "_thresholds",
+        "all_types",
+        "count",
+        "names",
+    )
 
     def __init__(self, job_type_resources: Sequence[Resources]) -> None:
         names: dict[str, None] = {}
@@ -45,6 +58,7 @@ class JobTypeIndex:
             names.update(dict.fromkeys(res.names()))
         self.names: tuple[str, ...] = tuple(names)
         self.count = len(job_type_resources)
+        self.all_types = (1 << self.count) - 1  # the bit set of every job type
         words = max(1, -(-self.count // _WORD))
         self._thresholds: list[list[float]] = []
         self._prefix: list[list[int]] = []
@@ -67,17 +81,35 @@ class JobTypeIndex:
 
     def row(self, x: Resources) -> tuple[float | None, ...]:
         """X aligned with `names`; None where X lacks the name."""
-        return tuple(x.get(name) if name in x else None for name in self.names)
+        return x.aligned(self.names)
 
     def shape_row(self, r: Resources) -> tuple[float, ...]:
         """R aligned with `names`; 0.0 where R lacks the name (subtracting it changes nothing)."""
         return tuple(r.get(name) for name in self.names)
 
+    def split(self, r_row: tuple[float, ...]) -> tuple[tuple[int, ...], tuple[Term, ...]]:
+        """The names R asks nothing of (`a = X − 0.0` is X itself, so their part of the count
+        does not depend on R and can be shared between shapes: `passive_mask`) and the terms of
+        the others."""
+        passive = tuple(k for k, r in enumerate(r_row) if r == 0.0)
+        active = tuple(
+            (k, r, self._thresholds[k], self._prefix[k])
+            for k, r in enumerate(r_row)
+            if r != 0.0  # NaN is active: X − NaN is NaN
+        )
+        return passive, active
+
+    def passive_mask(self, x_row: tuple[float | None, ...], passive: tuple[int, ...]) -> int:
+        """The job types X meets on the names in `passive` (requested amount 0)."""
+        mask = self.all_types
+        for k in passive:
+            x = x_row[k]
+            mask &= self._prefix[k][bisect_right(self._thresholds[k], 0.0 if x is None else x)]
+        return mask
+
     def score(self, x_row: tuple[float | None, ...], r_row: tuple[float, ...]) -> int:
         """`count_satisfiable(X.subtract(R), JTR)` for one X."""
-        if not self.names:
-            return 0
-        mask = -1
+        mask = self.all_types
         for x, r, thresholds, prefix in zip(
             x_row, r_row, self._thresholds, self._prefix, strict=True
         ):

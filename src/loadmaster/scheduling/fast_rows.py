@@ -7,11 +7,31 @@ every node (what must meet the request, and what the request is subtracted from)
 rows changed; a `Ranking` holds, for one shape, every node's composite key
 `score × size + order` (or `NO_NODE`) and its minimum, and on each read recomputes only the
 logged rows. Keys are unique per node, so "lowest score, then earliest node" is the minimum key.
+
+Why a stale key cannot simply be left in place: accepting work only shrinks a node, and a
+smaller node meets fewer job types, so its score — and key — goes *down* (it becomes more
+attractive) until it stops fitting (`NO_NODE`). A changed node may therefore overtake the
+current minimum, and every changed node that still fitted must be re-read before the minimum
+is trusted; the work saved is at the unchanged nodes. Two cheap exits follow from the same
+monotonicity: a node that no longer fits a shape is never re-read for it, and a shape that fits
+no node is not re-read at all (both only while every accepted request is non-negative, see
+`NodeRows.monotone`).
+
+A few changed rows are re-read one at a time in Python (`Ranking._key`: the fit test on the
+aligned fit row, then the count, where names the shape asks nothing of share one cached bit
+set per node); many at once with NumPy (`Ranking._compute`), which tests fit first and counts
+only the nodes that still fit. A ranking's first pass scores each group of nodes that were
+identical at the start once (`Twins`). Keys live in an `array('q')` with a NumPy view on the
+same memory: single keys are read and written from Python at list speed, and the minimum over
+all nodes is one NumPy call.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from array import array
+from bisect import bisect_right
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -20,223 +40,403 @@ from loadmaster.scheduling.fast_index import BoolArray, FloatArray, IntArray, Jo
 
 NO_NODE = int(np.iinfo(np.int64).max)
 # Up to this many changed rows a ranking is patched one row at a time; beyond, vectorized.
-_PATCH_LIMIT = 12
+_PATCH_LIMIT = 20
+# Up to this many log entries since the last read the changed rows are collected from the log;
+# beyond, from the per-node stamps (one pass over all nodes).
+_SCAN_LIMIT = 512
+_NEG_INF = -math.inf
 
-RowSource = Callable[[int], tuple[Resources, Resources]]
+
+class Liveness:
+    """Which session nodes are still in the session (a reserved node leaves), as a list for
+    single reads and as a NumPy array for vectorized ones; shared by every row set."""
+
+    __slots__ = ("array", "flags")
+
+    def __init__(self, size: int) -> None:
+        self.flags = [True] * size
+        self.array: BoolArray = np.ones(size, dtype=np.bool_)
+
+    def leave(self, i: int) -> None:
+        self.flags[i] = False
+        self.array[i] = False
+
+
+class Twins:
+    """The nodes whose rows were identical when the session started (nodes of one model with
+    the same work under way), as groups: a ranking's first pass over all nodes scores each
+    group once and copies the score to its members that have not changed since (the others
+    are scored from their current rows), which gives every node exactly its own key."""
+
+    __slots__ = ("bags", "basis", "count", "fit", "of", "present")
+
+    def __init__(self, fit: Sequence[Resources], basis_rows: Sequence[tuple[float | None, ...]]):
+        groups: dict[tuple[object, ...], int] = {}
+        members: list[int] = []
+        first: list[int] = []
+        for i, (bag, row) in enumerate(zip(fit, basis_rows, strict=True)):
+            key = (bag.ordered_key(), row)
+            group = groups.get(key)
+            if group is None:
+                group = groups[key] = len(first)
+                first.append(i)
+            members.append(group)
+        self.count = len(first)
+        self.of: IntArray = np.array(members, dtype=np.intp)
+        self.bags = [fit[i] for i in first]
+        rows = [basis_rows[i] for i in first]
+        width = len(rows[0]) if rows else 0
+        self.basis: FloatArray = np.array(
+            [[0.0 if x is None else x for x in row] for row in rows], dtype=np.float64
+        ).reshape(self.count, width)
+        present = np.array([[x is not None for x in row] for row in rows], dtype=np.bool_)
+        self.present: BoolArray | None = None if present.all() else present.reshape(-1, width)
+        self.fit: FloatArray = np.zeros((self.count, 0), dtype=np.float64)
+
+    def add_fit_column(self, name: str) -> None:
+        column = np.fromiter((b.get(name) for b in self.bags), np.float64, self.count)
+        self.fit = np.column_stack((self.fit, column))
 
 
 class NodeRows:
     """For every session node: the bag that must meet a request (`fit`) and the bag the request
-    is subtracted from before counting job types (`basis`), plus NumPy matrices of both (built
-    on first use, fit columns added per name as shapes need them). A missing name is stored as
-    0.0 in the fit matrix: `not (0.0 < r)` is exactly the reference's "a lacking name only
-    meets a request ≤ 0"; the basis matrix keeps a presence mask instead."""
+    is subtracted from before counting job types (`basis_rows`, aligned with the index's names,
+    None where the bag lacks a name), plus NumPy matrices of both. The matrices are brought up
+    to date only when a vectorized read needs them (`matrices`), so that a change costs no NumPy
+    call. A missing name is stored as 0.0 in the fit matrix: `not (0.0 < r)` is exactly the
+    reference's "a lacking name only meets a request ≤ 0"; the basis matrix keeps a presence
+    mask instead.
+
+    `nonnegative` (set by the owner) promises that no fit amount is negative for the whole
+    session; then a request name asking for ≤ 0 is met by every node and need not be checked.
+    For the remaining resources this holds whenever it holds at the start: an accept subtracts
+    r from an amount that is ≥ r, which leaves it ≥ 0 (or NaN, which meets every request)."""
 
     __slots__ = (
-        "_basis_matrix",
-        "_basis_present",
+        "_basis",
+        "_dirty",
         "_fit_matrix",
         "_fit_names",
-        "_source",
-        "basis",
+        "_present",
+        "alive",
         "basis_rows",
         "fit",
+        "fit_rows",
         "index",
         "log",
         "monotone",
+        "nonnegative",
+        "passive",
         "pos",
         "size",
+        "sources",
         "stamps",
+        "stamps_view",
+        "twins",
     )
 
-    def __init__(self, index: JobTypeIndex, size: int, source: RowSource) -> None:
+    def __init__(
+        self,
+        index: JobTypeIndex,
+        fit: list[Resources],
+        basis: Iterable[Resources],
+        alive: Liveness,
+    ) -> None:
         self.index = index
-        self.size = size
-        self._source = source
-        self.fit: list[Resources] = []
-        self.basis: list[Resources] = []
-        for i in range(size):
-            fit, basis = source(i)
-            self.fit.append(fit)
-            self.basis.append(basis)
-        self.basis_rows = [index.row(b) for b in self.basis]
+        self.size = len(fit)
+        self.alive = alive
+        self.fit = fit
+        names = index.names
+        self.basis_rows: list[tuple[float | None, ...]] = [b.aligned(names) for b in basis]
+        # the fit bags aligned with the same names, -inf where a bag lacks one (fails every
+        # positive request, meets a NaN one: the reference's rule for a lacking name)
+        self.fit_rows: list[tuple[float, ...]] = [f.aligned_or(names, _NEG_INF) for f in fit]
+        # per node, `passive_mask` results of its current basis by set of passive names
+        self.passive: list[dict[tuple[int, ...], int]] = [{} for _ in range(self.size)]
+        self.nonnegative = False
         self._fit_names: dict[str, int] = {}
-        self._fit_matrix: FloatArray = np.zeros((size, 0), dtype=np.float64)
-        self._basis_matrix: FloatArray | None = None
-        self._basis_present: BoolArray | None = None
+        self._fit_matrix: FloatArray = np.zeros((self.size, 0), dtype=np.float64)
+        self._basis: FloatArray | None = None
+        self._present: BoolArray | None = None
+        self._dirty: list[int] = []
         self.log: list[int] = []
         # per node, len(log) just after its latest change: "changed since p" is stamps > p
-        self.stamps: IntArray = np.zeros(size, dtype=np.int64)
-        self.pos = 0  # how far the session's change log has been applied
+        self.stamps = array("q", bytes(8 * self.size))
+        self.stamps_view: IntArray = np.frombuffer(self.stamps, dtype=np.int64)
         # True while every change only took resources away: a node that does not fit a shape
         # then never fits it again this session, so rankings may skip it
         self.monotone = True
+        self.pos = 0  # how far a following row set has applied its source's change log
+        self.sources: list[object] = [None] * self.size  # what each row was computed from
+        self.twins: Twins | None = None
 
-    def refresh(self, changes: list[int], alive: BoolArray) -> None:
-        """Apply the session's changes since the last refresh (re-reading live nodes)."""
-        if self.pos == len(changes):
-            return
-        log = self.log
-        stamps = self.stamps
-        for i in set(changes[self.pos :]):
-            if alive[i]:
-                self._set(i, *self._source(i))
-            log.append(i)
-            stamps[i] = len(log)
-        self.pos = len(changes)
+    def group_twins(self) -> None:
+        """Group the nodes whose rows are identical now, before any change, if that saves
+        enough of the first pass of every ranking (`Twins`)."""
+        twins = Twins(self.fit, self.basis_rows)
+        if 2 * twins.count <= self.size:
+            for name in self._fit_names:
+                twins.add_fit_column(name)
+            self.twins = twins
 
-    def _set(self, i: int, fit: Resources, basis: Resources) -> None:
+    def update(self, i: int, fit: Resources, basis: Resources) -> None:
+        """Node i now reads `fit` and `basis`; rankings re-read it."""
+        self.update_row(i, fit, basis.aligned(self.index.names))
+
+    def update_row(self, i: int, fit: Resources, basis_row: tuple[float | None, ...]) -> None:
+        """`update` with the basis already aligned with the index's names."""
         self.fit[i] = fit
-        self.basis[i] = basis
-        row = self.index.row(basis)
-        self.basis_rows[i] = row
-        if self._fit_names:
-            self._fit_matrix[i] = [fit.get(name) for name in self._fit_names]
-        if self._basis_matrix is not None:
-            self._basis_matrix[i] = [0.0 if x is None else x for x in row]
-            missing = [x is not None for x in row]
-            if self._basis_present is not None:
-                self._basis_present[i] = missing
-            elif not all(missing):
-                present = np.ones(self._basis_matrix.shape, dtype=np.bool_)
-                present[i] = missing
-                self._basis_present = present
+        self.fit_rows[i] = fit.aligned_or(self.index.names, _NEG_INF)
+        self.basis_rows[i] = basis_row
+        self.passive[i] = {}
+        self._dirty.append(i)
+        self.touch(i)
+
+    def touch(self, i: int) -> None:
+        """Node i must be re-read (it left the session, or its row changed)."""
+        log = self.log
+        log.append(i)
+        self.stamps[i] = len(log)
 
     def fit_column(self, name: str) -> int:
-        """The fit matrix column of `name`, added on first use."""
+        """The fit matrix column of `name`, added on first use (from the current rows)."""
         col = self._fit_names.get(name)
         if col is None:
             column = np.fromiter((f.get(name) for f in self.fit), np.float64, self.size)
             self._fit_matrix = np.column_stack((self._fit_matrix, column))
             col = self._fit_names[name] = len(self._fit_names)
+            if self.twins is not None:
+                self.twins.add_fit_column(name)
         return col
 
-    @property
-    def fit_matrix(self) -> FloatArray:
-        return self._fit_matrix
-
-    def basis_matrix(self) -> tuple[FloatArray, BoolArray | None]:
-        if self._basis_matrix is None:
+    def matrices(self) -> tuple[FloatArray, FloatArray, BoolArray | None]:
+        """(fit matrix, basis matrix, presence mask or None when every name is present), with
+        every changed row written in."""
+        if self._basis is None:
             width = len(self.index.names)
             values = np.zeros((self.size, width), dtype=np.float64)
             present = np.ones((self.size, width), dtype=np.bool_)
             for i, row in enumerate(self.basis_rows):
-                values[i] = [0.0 if x is None else x for x in row]
-                present[i] = [x is not None for x in row]
-            self._basis_matrix = values
-            self._basis_present = None if present.all() else present
-        return self._basis_matrix, self._basis_present
+                if None in row:
+                    values[i] = [0.0 if x is None else x for x in row]
+                    present[i] = [x is not None for x in row]
+                else:
+                    values[i] = row
+            self._basis = values
+            self._present = None if present.all() else present
+        if self._dirty:  # the fit matrix's rows (its columns were built when first needed)
+            self._flush(sorted(set(self._dirty)))
+        return self._fit_matrix, self._basis, self._present
+
+    def _flush(self, changed: list[int]) -> None:
+        assert self._basis is not None
+        self._dirty = []
+        rows = [self.basis_rows[i] for i in changed]
+        self._basis[changed] = [[0.0 if x is None else x for x in row] for row in rows]
+        missing = [[x is not None for x in row] for row in rows]
+        if self._present is not None:
+            self._present[changed] = missing
+        elif not all(all(m) for m in missing):
+            present = np.ones(self._basis.shape, dtype=np.bool_)
+            present[changed] = missing
+            self._present = present
+        if self._fit_names:
+            names = list(self._fit_names)
+            fits = [self.fit[i] for i in changed]
+            self._fit_matrix[changed] = [[f.get(name) for name in names] for f in fits]
 
 
 class Ranking:
     """Every node's key for one request shape over one `NodeRows`, and the minimum key."""
 
     __slots__ = (
+        "_active",
+        "_checks",
         "_fit_cols",
         "_fit_wanted",
+        "_needs_present",
+        "_passive",
         "_r",
-        "_r_row",
         "_r_vector",
         "_rows",
         "best",
         "fitting",
         "keys",
+        "keys_view",
         "pos",
     )
 
-    def __init__(self, rows: NodeRows, r: Resources, alive: BoolArray) -> None:
+    def __init__(self, rows: NodeRows, r: Resources) -> None:
         self._rows = rows
         self._r = r
-        self._r_row = rows.index.shape_row(r)
-        self._r_vector: FloatArray = np.array(self._r_row, dtype=np.float64)
+        index = rows.index
+        r_row = index.shape_row(r)
+        self._passive, self._active = index.split(r_row)
+        self._r_vector: FloatArray = np.array(r_row, dtype=np.float64)
+        # a name the basis lacks counts as 0.0 whatever is requested: only a request with a
+        # non-zero amount of some name needs the presence mask
+        self._needs_present = any(v != 0.0 for v in r_row)
         items = list(r.items())
-        self._fit_cols = np.array([rows.fit_column(n) for n, _ in items], dtype=np.int64)
-        self._fit_wanted: FloatArray = np.array([v for _, v in items], dtype=np.float64)
-        self.keys: IntArray = self._compute(None, alive)
-        self.best = int(self.keys.min()) if rows.size else NO_NODE
-        self.fitting = int(np.count_nonzero(self.keys != NO_NODE))
+        position = {name: k for k, name in enumerate(index.names)}
+        # With non-negative rows only names asking for more than 0 (or NaN) can fail, and if
+        # all of them are job-type names the aligned fit rows answer; otherwise the bag does.
+        checked = [(n, v) for n, v in items if not v <= 0.0] if rows.nonnegative else items
+        self._checks: tuple[tuple[int, float], ...] | None = None
+        if rows.nonnegative and all(n in position for n, _ in checked):
+            self._checks = tuple((position[n], v) for n, v in checked)
+        self._fit_cols = np.array([rows.fit_column(n) for n, _ in checked], dtype=np.intp)
+        self._fit_wanted: FloatArray = np.array([v for _, v in checked], dtype=np.float64)
+        first = self._compute(None)
+        self.keys = array("q", first.tobytes())
+        self.keys_view: IntArray = np.frombuffer(self.keys, dtype=np.int64)
+        self.best = int(first.min()) if rows.size else NO_NODE
+        self.fitting = int(np.count_nonzero(first != NO_NODE))
         self.pos = len(rows.log)
 
-    def _compute(self, idx: IntArray | None, alive: BoolArray) -> IntArray:
-        """Keys of the nodes `idx` (all when None), vectorized."""
+    def _compute(self, idx: IntArray | None) -> IntArray:
+        """Keys of the nodes `idx` (all when None), vectorized. Only the nodes that fit are
+        scored: after a few placements most re-read nodes no longer fit the shape."""
         rows = self._rows
-        basis, present = rows.basis_matrix()
-        fits = rows.fit_matrix
+        if idx is None and rows.twins is not None:
+            return self._compute_twins(rows.twins)
+        fits, basis, present = rows.matrices()
+        live = rows.alive.array
         if idx is None:
-            order: IntArray = np.arange(rows.size, dtype=np.int64)
-            live = alive
+            fit = ~(fits[:, self._fit_cols] < self._fit_wanted).any(axis=1) & live
+            out = np.full(rows.size, NO_NODE, dtype=np.int64)
         else:
-            order = idx
-            basis = basis[idx]
-            fits = fits[idx]
-            live = alive[idx]
-            if present is not None:
-                present = present[idx]
-        fit = ~(fits[:, self._fit_cols] < self._fit_wanted).any(axis=1) & live
-        a = basis - self._r_vector
-        if present is not None:
-            a = np.where(present, a, 0.0)
-        scores = rows.index.scores(a)
-        return np.where(fit, scores * rows.size + order, NO_NODE)
+            fit = ~(fits[idx[:, None], self._fit_cols] < self._fit_wanted).any(axis=1) & live[idx]
+            out = np.full(len(idx), NO_NODE, dtype=np.int64)
+        where = np.flatnonzero(fit)
+        if not len(where):
+            return out
+        nodes = where if idx is None else idx[where]
+        a = basis[nodes] - self._r_vector
+        if present is not None and self._needs_present:
+            a = np.where(present[nodes], a, 0.0)
+        out[where] = rows.index.scores(a) * rows.size + nodes
+        return out
 
-    def _key(self, i: int, alive: BoolArray) -> int:
+    def _compute_twins(self, twins: Twins) -> IntArray:
+        """All keys, each group of twins scored once; nodes changed since the start (or gone)
+        are computed from their own rows."""
         rows = self._rows
-        if not alive[i] or not rows.fit[i].is_sufficient_to_meet(self._r):
-            return NO_NODE
-        return rows.index.score(rows.basis_rows[i], self._r_row) * rows.size + i
+        fit = ~(twins.fit[:, self._fit_cols] < self._fit_wanted).any(axis=1)
+        group_scores = np.full(twins.count, -1, dtype=np.int64)
+        where = np.flatnonzero(fit)
+        if len(where):
+            a = twins.basis[where] - self._r_vector
+            if twins.present is not None and self._needs_present:
+                a = np.where(twins.present[where], a, 0.0)
+            group_scores[where] = rows.index.scores(a)
+        scores = group_scores[twins.of]
+        out = np.full(rows.size, NO_NODE, dtype=np.int64)
+        nodes = np.flatnonzero(scores >= 0)
+        out[nodes] = scores[nodes] * rows.size + nodes
+        changed = np.flatnonzero(rows.stamps_view > 0)
+        if len(changed):
+            out[changed] = self._compute(changed)
+        return out
 
-    def sync(self, alive: BoolArray) -> None:
+    def _key(self, i: int) -> int:
+        """Node i's key from its rows: the single-node form of `_compute`."""
+        rows = self._rows
+        if not rows.alive.flags[i]:
+            return NO_NODE
+        checks = self._checks
+        if checks is None:
+            if not rows.fit[i].is_sufficient_to_meet(self._r):
+                return NO_NODE
+        else:
+            have = rows.fit_rows[i]
+            for k, wanted in checks:
+                if have[k] < wanted:
+                    return NO_NODE
+        x_row = rows.basis_rows[i]
+        cache = rows.passive[i]
+        mask = cache.get(self._passive)
+        if mask is None:
+            mask = cache[self._passive] = rows.index.passive_mask(x_row, self._passive)
+        for k, r, thresholds, prefix in self._active:
+            x = x_row[k]
+            mask &= prefix[bisect_right(thresholds, 0.0 if x is None else x - r)]
+        return mask.bit_count() * rows.size + i
+
+    def sync(self) -> None:
         """Bring the keys of rows changed since the last read up to date."""
         rows = self._rows
+        log = rows.log
         since = self.pos
-        count = len(rows.log) - since
-        if count == 0:
+        end = len(log)
+        if since == end:
             return
-        self.pos = len(rows.log)
-        if count <= _PATCH_LIMIT:
-            changed: list[int] = list(set(rows.log[since:]))
+        self.pos = end
+        if rows.monotone and self.best == NO_NODE:
+            return  # fits no node, and no node can start fitting
+        count = end - since
+        if count == 1 and _PATCH_LIMIT:
+            self._patch((log[since],))
+            return
+        if count <= _SCAN_LIMIT:
+            changed = set(log[since:])
             if rows.monotone:
                 keys = self.keys
-                changed = [i for i in changed if keys[i] != NO_NODE]
-            self._patch(changed, alive)
-            return
-        idx = np.flatnonzero(rows.stamps > since)
-        if rows.monotone:
-            idx = idx[self.keys[idx] != NO_NODE]
-        if len(idx) <= _PATCH_LIMIT:
-            self._patch(idx.tolist(), alive)
-            return
-        old = self.keys[idx]
-        new = self._compute(idx, alive)
-        self.keys[idx] = new
+                changed = {i for i in changed if keys[i] != NO_NODE}
+            if len(changed) <= _PATCH_LIMIT:
+                self._patch(changed)
+                return
+            idx = np.fromiter(changed, np.int64, len(changed))
+        else:
+            idx = np.flatnonzero(rows.stamps_view > since)
+            if rows.monotone:
+                idx = idx[self.keys_view[idx] != NO_NODE]
+            if len(idx) <= _PATCH_LIMIT:
+                self._patch(idx.tolist())
+                return
+        self._apply(idx)
+
+    def _apply(self, idx: IntArray) -> None:
+        """Recompute the keys of `idx` in one vectorized pass."""
+        keys = self.keys_view
+        old = keys[idx]
+        new = self._compute(idx)
+        keys[idx] = new
         self.fitting += int(np.count_nonzero(new != NO_NODE)) - int(
             np.count_nonzero(old != NO_NODE)
         )
         low = int(new.min())
         if low > self.best and bool((old == self.best).any()):
-            self.best = int(self.keys.min())
+            self.best = int(keys.min())
         else:
             self.best = min(self.best, low)
 
-    def _patch(self, changed: list[int], alive: BoolArray) -> None:
+    def _patch(self, changed: Iterable[int]) -> None:
         keys = self.keys
         best = self.best
+        fitting = self.fitting
+        skip_unfit = self._rows.monotone
         stale = False
         for i in changed:
-            old = int(keys[i])
-            new = self._key(i, alive)
+            old = keys[i]
+            if skip_unfit and old == NO_NODE:
+                continue
+            new = self._key(i)
             if new == old:
                 continue
             keys[i] = new
-            self.fitting += (new != NO_NODE) - (old != NO_NODE)
+            if old == NO_NODE:
+                fitting += 1
+            elif new == NO_NODE:
+                fitting -= 1
             if new < best:
                 best = new  # also when the best node itself improved
             elif old == best:
                 stale = True  # the best node got worse: some other node may now lead
-        self.best = int(keys.min()) if stale else best
+        self.fitting = fitting
+        self.best = int(self.keys_view.min()) if stale else best
 
-    def next_best(self, tried: list[int]) -> int:
+    def next_best(self, tried: Sequence[int]) -> int:
         """The minimum key once the nodes in `tried` are left out (accept failed on them)."""
-        keys = self.keys.copy()
-        keys[tried] = NO_NODE
+        keys = self.keys_view.copy()
+        keys[list(tried)] = NO_NODE
         return int(keys.min())
