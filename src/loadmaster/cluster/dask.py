@@ -53,6 +53,7 @@ from loadmaster.cluster.dask_tasks import (
     end_from_result,
     end_without_result,
 )
+from loadmaster.cluster.launch_checks import launch_checked, offers_problem
 from loadmaster.cluster.protocol import AgentInfo
 from loadmaster.model.offers import ResourceOffer
 from loadmaster.model.tasks import Task, TaskStatus, TaskStatusUpdate
@@ -227,53 +228,26 @@ class DaskBackend:
             agent, problem = self._offers_agent(offers)
             for offer in offers:
                 self._drop_offer(offer.id)
-            if agent is None:
-                for task in tasks:
-                    self._emit_for(task.id, task.agent_id or "", TaskStatus.LOST, message=problem)
-                return
-            valid: list[Task] = []
-            for task in tasks:
-                invalid = self._task_problem(task, agent, valid)
-                if invalid is None:
-                    valid.append(task)
-                else:
-                    self._emit_for(task.id, agent.agent_id, TaskStatus.FAILED, message=invalid)
-            offered = total(o.resources for o in offers).round_values()
-            needed = total(t.resources for t in valid).round_values()
-            if not offered.is_sufficient_to_meet(needed):
-                message = f"tasks need {needed}, the offers hold {offered}"
-                for task in valid:
-                    self._emit_for(task.id, agent.agent_id, TaskStatus.FAILED, message=message)
-                return
-            for task in valid:
-                self._launch(agent, task)
+            launch_checked(
+                offers,
+                tasks,
+                agent.agent_id if agent is not None else None,
+                problem,
+                self._tasks,
+                self._emit_for,
+                lambda task: self._launch(agent, task),  # type: ignore[arg-type]
+            )
 
     def _offers_agent(self, offers: Sequence[ResourceOffer]) -> tuple[DaskAgent | None, str]:
         if not self._running():
             return None, "the dask backend is not running"
-        if not offers:
-            return None, "no offer was given for the tasks"
-        unknown = [o.id for o in offers if o.id not in self._offers]
-        if unknown:
-            return None, f"offers {unknown} are not outstanding (used, declined or rescinded)"
-        agent_ids = {o.agent_id for o in offers}
-        if len(agent_ids) != 1:
-            return None, f"offers of more than one agent: {sorted(agent_ids)}"
-        agent = next((a for a in self._agents.values() if a.agent_id in agent_ids), None)
+        problem = offers_problem(offers, self._offers)
+        if problem is not None:
+            return None, problem
+        agent = next((a for a in self._agents.values() if a.agent_id == offers[0].agent_id), None)
         if agent is None:
             return None, f"agent {offers[0].agent_id} is not alive"
         return agent, ""
-
-    def _task_problem(self, task: Task, agent: DaskAgent, accepted: Sequence[Task]) -> str | None:
-        if not task.id or "/" in task.id or task.id in (".", ".."):
-            return f"task id {task.id!r} cannot name a directory"
-        if task.id in self._tasks or any(t.id == task.id for t in accepted):
-            return f"task id {task.id} is already in use"
-        if task.agent_id is not None and task.agent_id != agent.agent_id:
-            return f"task is for agent {task.agent_id}, the offers are of {agent.agent_id}"
-        if task.shell and len(task.command) > 1:
-            return "a shell task takes exactly one command string"
-        return None
 
     def _launch(self, agent: DaskAgent, task: Task) -> None:
         key = f"loadmaster-{task.id}-{uuid.uuid4().hex[:12]}"
