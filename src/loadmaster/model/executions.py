@@ -83,11 +83,8 @@ def _running_timeout(spec: ExecutionSpec, kind: str) -> timedelta | None:
     return timedelta(seconds=spec.timeout_seconds)
 
 
-def build_task(
-    spec: ExecutionSpec, kind: str, allocated: dict[int, dict[str, str]] | None = None
-) -> Task:
-    """`allocated` may carry `allocated_environment` results by id of the resources, so that
-    the steps of one execution that share their resources format them once."""
+def build_task(spec: ExecutionSpec, kind: str) -> Task:
+    """One step's task; regular jobs build all their steps at once in `_step_tasks`."""
     # A system job's only task (main) gets the full resources (spec §1.3).
     res = (
         spec.resources
@@ -96,13 +93,7 @@ def build_task(
     )
     command, shell = spec.commands.get(kind, ((), False))
     env = dict(spec.environment)
-    if allocated is None:
-        env.update(allocated_environment(res))
-    else:
-        found = allocated.get(id(res))
-        if found is None:
-            found = allocated[id(res)] = allocated_environment(res)
-        env.update(found)
+    env.update(allocated_environment(res))
     return Task(
         id=f"{spec.cluster_id}_{kind}",
         kind=kind,
