@@ -157,3 +157,15 @@ def test_running_executions_carry_what_a_restart_needs(store: SqlStore) -> None:
     assert running.resources.cpus == 1.0 and running.environment == (("X", "y"),)
     assert store.executions.get(exe_id) == running
     assert store.executions.for_job(job_id) == [running]
+
+
+def test_cancel_requested_lists_running_executions_of_jobs_asked_to_cancel(store: SqlStore) -> None:
+    first_job, first_exe = running_job(store)
+    type_id = store.jobs.get(first_job).job_type_id  # type: ignore[union-attr]
+    second_job = store.jobs.submit(JobSubmission(type_id), when=T0).job.id
+    start(store, second_job)
+    assert store.executions.cancel_requested() == []
+    store.jobs.cancel(first_job, when=T0)
+    assert store.executions.cancel_requested() == [first_exe]
+    store.executions.finish(first_exe, status=ExecutionStatus.CANCELED, when=LATER)
+    assert store.executions.cancel_requested() == []

@@ -265,9 +265,8 @@ class SchedulerService:
             node.pause_reason = record.pause_reason
             node.set_active(record.is_active)
             node.is_scheduler_paused = settings.is_paused
-        for running in self.store.executions.running():
-            if running.cancel_requested is not None:
-                self.runtime.executions.cancel(running.id, when)
+        for execution_id in self.store.executions.cancel_requested():
+            self.runtime.executions.cancel(execution_id, when)
         awaiting = {e for node in runtime.nodes.get_nodes() for e in node.awaiting_cleanup}
         for execution_id in [e for e in self._cluster_ids if e not in awaiting]:
             del self._cluster_ids[execution_id]

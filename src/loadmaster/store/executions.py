@@ -117,6 +117,17 @@ class ExecutionRepository:
         )
         return self._db.read(lambda c: _executions(c, stmt))
 
+    def cancel_requested(self) -> list[int]:
+        """Ids of running executions whose job a client asked to cancel: what the service
+        polls for, without loading every running execution and its tasks."""
+        stmt = (
+            select(job_executions.c.id)
+            .join(jobs, jobs.c.id == job_executions.c.job_id)
+            .where(job_executions.c.ended.is_(None), jobs.c.cancel_requested.is_not(None))
+            .order_by(job_executions.c.id)
+        )
+        return self._db.read(lambda c: [row.id for row in c.execute(stmt)])
+
     def get(self, execution_id: int) -> ExecutionRecord | None:
         return self._db.read(lambda c: load_execution(c, execution_id))
 
