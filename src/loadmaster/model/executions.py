@@ -8,7 +8,7 @@ update of the old incarnation cannot be mistaken for the new one.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -69,7 +69,8 @@ class ExecutionSpec:
     timeout_seconds: float | None = None
     is_system: bool = False
     is_long_running: bool = False
-    commands: dict[str, tuple[tuple[str, ...], bool]] = field(default_factory=dict)
+    # read-only: the executions of one job type created in one cycle share one mapping
+    commands: Mapping[str, tuple[tuple[str, ...], bool]] = field(default_factory=dict)
     environment: dict[str, str] = field(default_factory=dict)
 
 
@@ -84,7 +85,7 @@ def _running_timeout(spec: ExecutionSpec, kind: str) -> timedelta | None:
 
 
 def build_task(spec: ExecutionSpec, kind: str) -> Task:
-    """One step's task; regular jobs build all their steps at once in `_step_tasks`."""
+    """One step's task; regular jobs build all their steps from `step_templates`."""
     # A system job's only task (main) gets the full resources (spec §1.3).
     res = (
         spec.resources
@@ -110,23 +111,31 @@ def build_task(spec: ExecutionSpec, kind: str) -> Task:
 _NO_COMMAND: tuple[tuple[str, ...], bool] = ((), False)
 
 
-def _step_tasks(spec: ExecutionSpec) -> list[Task]:
-    """`build_task` for every step of a regular job, in order, with what the steps share
-    computed once: the formatted `ALLOCATED_*` amounts (pull, pre and usually main use the
-    execution's own resources; post differs only in its disk, which is 0.0), the name prefixes
-    and the running timeout of steps other than pull, pre and post. Scheduling creates one
-    execution per placement, so this is on the cycle's critical path."""
+@dataclass(slots=True, frozen=True)
+class StepTemplate:
+    """What one step's task takes from its execution's request, input size, timeout and
+    commands, and nothing from the execution's identity: every execution of one job type with
+    the same request shares it."""
+
+    kind: str
+    resources: Resources
+    allocated: dict[str, str]  # the `ALLOCATED_*` variables of `resources`
+    running_timeout: timedelta | None
+    command: tuple[str, ...]
+    shell: bool
+
+
+def step_templates(spec: ExecutionSpec) -> tuple[StepTemplate, ...]:
+    """The steps of a regular job, in order, with what they share computed once: the formatted
+    `ALLOCATED_*` amounts (pull, pre and usually main use the execution's own resources; post
+    differs only in its disk, which is 0.0) and the running timeout of steps other than pull,
+    pre and post."""
     resources = spec.resources
     size = spec.input_file_size_mib
-    base = spec.environment
-    commands = spec.commands
     full = allocated_environment(resources)
     post = {**full, "ALLOCATED_DISK": f"{0.0:.1f}"}  # with_value keeps the name's place
     other_timeout = _running_timeout(spec, "main")
-    task_id = spec.cluster_id + "_"
-    name = f"job {spec.job_id} "
-    agent_id = spec.agent_id
-    tasks: list[Task] = []
+    steps: list[StepTemplate] = []
     for kind in spec.steps:
         if kind == "post":
             res = resources.with_value("disk", 0.0)
@@ -141,18 +150,67 @@ def _step_tasks(spec: ExecutionSpec) -> list[Task]:
                 timeout = PRE_POST_TIMEOUT
             else:
                 timeout = other_timeout
-        command, shell = commands.get(kind, _NO_COMMAND)
+        command, shell = spec.commands.get(kind, _NO_COMMAND)
+        steps.append(StepTemplate(kind, res, allocated, timeout, command, shell))
+    return tuple(steps)
+
+
+# everything `step_templates` reads of a spec
+_TemplateKey = tuple[object, ...]
+
+
+class StepTemplateCache:
+    """`step_templates` once per distinct (steps, request, input size, timeout, commands): a
+    scheduling cycle creates one execution per placement, thousands of them from a few hundred
+    request shapes, so building their tasks is on the cycle's critical path. Keyed by the
+    values the templates are computed from, so a cache can live as long as its owner likes."""
+
+    __slots__ = ("_by_key",)
+
+    def __init__(self) -> None:
+        self._by_key: dict[_TemplateKey, tuple[StepTemplate, ...]] = {}
+
+    def for_spec(self, spec: ExecutionSpec) -> tuple[StepTemplate, ...]:
+        key = (
+            spec.steps,
+            spec.resources.ordered_key(),
+            spec.input_file_size_mib,
+            spec.timeout_seconds,
+            spec.is_long_running,
+            tuple(spec.commands.items()),
+        )
+        found = self._by_key.get(key)
+        if found is None:
+            found = self._by_key[key] = step_templates(spec)
+        return found
+
+
+def _step_tasks(spec: ExecutionSpec, steps: tuple[StepTemplate, ...]) -> list[Task]:
+    """`build_task` for every step of a regular job, from its templates. Steps with the same
+    allocation (pull, pre and usually main) share one environment mapping (read-only)."""
+    base = spec.environment
+    task_id = spec.cluster_id + "_"
+    name = f"job {spec.job_id} "
+    agent_id = spec.agent_id
+    tasks: list[Task] = []
+    shared: Mapping[str, str] | None = None
+    shared_from: dict[str, str] | None = None
+    for step in steps:
+        if step.allocated is not shared_from:
+            shared_from = step.allocated
+            shared = {**base, **shared_from}
+        assert shared is not None
         tasks.append(
             Task(
-                task_id + kind,
-                kind,
-                res,
+                task_id + step.kind,
+                step.kind,
+                step.resources,
                 agent_id,
-                name + kind,
-                command,
-                shell,
-                {**base, **allocated},
-                timeout,
+                name + step.kind,
+                step.command,
+                step.shell,
+                shared,
+                step.running_timeout,
             )
         )
     return tasks
@@ -172,8 +230,15 @@ class RunningJobExecution:
     _lost_counts: dict[str, int] = field(default_factory=dict)
 
     @classmethod
-    def create(cls, spec: ExecutionSpec) -> RunningJobExecution:
-        tasks = [build_task(spec, "main")] if spec.is_system else _step_tasks(spec)
+    def create(
+        cls, spec: ExecutionSpec, templates: StepTemplateCache | None = None
+    ) -> RunningJobExecution:
+        """`templates` shares the step templates between executions (a cycle passes one)."""
+        if spec.is_system:
+            tasks = [build_task(spec, "main")]
+        else:
+            steps = step_templates(spec) if templates is None else templates.for_spec(spec)
+            tasks = _step_tasks(spec, steps)
         return cls(spec=spec, tasks=tasks, remaining=list(tasks))
 
     # -- identity shortcuts -------------------------------------------------------------------

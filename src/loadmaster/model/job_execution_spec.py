@@ -34,7 +34,7 @@ def spec_for_job(
     the execution, and the key under which its steps share a working directory.
 
     `commands` may carry `step_commands(job_type)` computed once for many executions of the
-    type (a cycle creates thousands); each spec still gets its own copy."""
+    type (a cycle creates thousands); the specs then share it (specs never change it)."""
     cluster_id = cluster_id_for(framework_id, job_id, exe_num)
     environment = dict(job_type.environment)
     environment.update(job_environment)
@@ -64,7 +64,7 @@ def spec_for_job(
         else job_type.timeout_seconds,
         is_system=job_type.is_system,
         is_long_running=job_type.is_long_running,
-        commands=step_commands(job_type) if commands is None else dict(commands),
+        commands=step_commands(job_type) if commands is None else commands,
         environment=environment,
     )
 

@@ -8,6 +8,7 @@ Time never comes from the clock: every method that needs it takes `when`.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -94,7 +95,8 @@ class Task:
     name: str = ""
     command: tuple[str, ...] = ()
     shell: bool = False
-    environment: dict[str, str] = field(default_factory=dict)
+    # read-only: the steps of one execution may share one mapping
+    environment: Mapping[str, str] = field(default_factory=dict)
     running_timeout: timedelta | None = DEFAULT_RUNNING_TIMEOUT
     staging_timeout: timedelta | None = DEFAULT_STAGING_TIMEOUT
     launched: datetime | None = None

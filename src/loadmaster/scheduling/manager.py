@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from loadmaster.model.execution_registry import JobExecutionManager
-from loadmaster.model.executions import RunningJobExecution
+from loadmaster.model.executions import RunningJobExecution, StepTemplateCache
 from loadmaster.model.job_execution_spec import spec_for_job, step_commands
 from loadmaster.model.job_types import JobTypeRegistry
 from loadmaster.model.nodes import NodeRegistry, NodeTaskFactory
@@ -370,9 +370,10 @@ class SchedulingManager:
         report.canceled = [entry.id for entry in outcome.canceled]
         new_by_node: dict[int, list[RunningJobExecution]] = {}
         commands: dict[int, dict[str, tuple[tuple[str, ...], bool]]] = {}
+        templates = StepTemplateCache()
         for queued in outcome.scheduled:
             exe = self._create_execution(
-                framework_id, queued, execution_ids[queued.id], when, commands
+                framework_id, queued, execution_ids[queued.id], when, commands, templates
             )
             new_by_node.setdefault(exe.node_id, []).append(exe)
             report.scheduled.append(
@@ -592,8 +593,10 @@ class SchedulingManager:
         execution_id: int,
         when: datetime,
         commands: dict[int, dict[str, tuple[tuple[str, ...], bool]]],
+        templates: StepTemplateCache,
     ) -> RunningJobExecution:
-        """`commands` caches each job type's step commands for the cycle."""
+        """`commands` caches each job type's step commands for the cycle, `templates` the
+        steps' tasks for each request shape."""
         entry = queued.entry
         job_type = self.job_types.get(entry.job_type_id)
         assert job_type is not None and queued.scheduled_node_id is not None
@@ -619,7 +622,7 @@ class SchedulingManager:
             gpu_indexes=self.executions.gpus.assign(node_id, entry.id, entry.job_id),
             commands=steps,
         )
-        return RunningJobExecution.create(spec)
+        return RunningJobExecution.create(spec, templates)
 
     # -- step 5: offers -----------------------------------------------------------------------
     def _allocate_offers(self, nodes: dict[int, SchedulingNode], when: datetime) -> None:
