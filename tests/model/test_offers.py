@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from loadmaster.model.offers import (
     MAX_OFFER_HOLD_DURATION,
@@ -452,3 +454,69 @@ def test_max_available_resources(book: OfferBook, expected: Resources) -> None:
 )
 def test_all_available_resources(book: OfferBook, expected: Resources) -> None:
     assert book.all_available_resources() == expected
+
+
+# -- OfferBook.settle: allocate then decline in one pass ------------------------------------------
+
+_amounts = st.one_of(
+    st.floats(min_value=-5.0, max_value=50.0, allow_nan=False),
+    st.sampled_from([0.0, 0.005, 0.015, 1.005, 2.675, 10.0]),
+)
+_bags = st.dictionaries(st.sampled_from(["cpus", "mem", "disk", "gpus", "licenses"]), _amounts)
+
+
+@st.composite
+def _books(draw: st.DrawFn) -> tuple[list[tuple[str, list[ResourceOffer], Resources | None]], int]:
+    """Agents with offers (some aged), running task levels, totals, and a request or none;
+    amounts include negatives and values that rounding to 2 decimals moves."""
+    agents = []
+    for a in range(draw(st.integers(1, 4))):
+        offers = [
+            ResourceOffer(
+                f"o{a}-{k}",
+                f"a{a}",
+                Resources(draw(_bags)),
+                at(draw(st.sampled_from([0, 5, 38, 40]))),
+            )
+            for k in range(draw(st.integers(0, 3)))
+        ]
+        request = draw(st.none() | _bags.map(Resources))
+        agents.append((f"a{a}", offers, request))
+    return agents, draw(st.integers(0, 2))
+
+
+def _build(agents: list[tuple[str, list[ResourceOffer], Resources | None]], seed: int) -> OfferBook:
+    book = OfferBook()
+    for agent_id, offers, _ in agents:
+        agent = book.agent(agent_id)
+        if seed == 1:
+            agent.set_total(Resources.of(cpus=8.0, mem=64.0))
+        agent.seed_watermark(Resources.of(cpus=1.5 * seed, mem=3.0))
+        book.add_new_offers(offers)
+    book.refresh_agent_resources([task("t", resources=cpus(0.25), agent_id=agents[0][0])], at(40))
+    if seed == 2:
+        book.add_new_offers([offer("late", 1.0, agent_id=agents[0][0], received=at(41))])
+    return book
+
+
+def _state(book: OfferBook) -> list[tuple[object, ...]]:
+    return [
+        (a.agent_id, a.offered, a.tasks, a.watermark, a.recent_watermark, a.offers)
+        for a in book.agents()
+    ]
+
+
+@settings(max_examples=300, deadline=None)
+@given(_books())
+def test_settle_is_allocate_then_decline(drawn: tuple[list, int]) -> None:  # type: ignore[type-arg]
+    """Same allocations, same declined offers in the same order, same resource levels after."""
+    agents, seed = drawn
+    requests = {agent_id: r for agent_id, _, r in agents if r is not None}
+    when = at(45)
+    one, two = _build(agents, seed), _build(agents, seed)
+    allocated = one.allocate_offers(requests, when)
+    declined = one.decline_offers()
+    settled, settled_declined = two.settle(requests, when)
+    assert settled == allocated
+    assert settled_declined == declined
+    assert _state(two) == _state(one)

@@ -39,8 +39,9 @@ from loadmaster.resources import Resources
 from loadmaster.scheduling.fast_index import BoolArray, FloatArray, IntArray, JobTypeIndex
 
 NO_NODE = int(np.iinfo(np.int64).max)
-# Up to this many changed rows a ranking is patched one row at a time; beyond, vectorized.
-_PATCH_LIMIT = 20
+# Up to this many changed rows a ranking is patched one row at a time; beyond, vectorized
+# (one vectorized pass costs about as much as patching 60-100 rows one at a time).
+_PATCH_LIMIT = 80
 # Up to this many log entries since the last read the changed rows are collected from the log;
 # beyond, from the per-node stamps (one pass over all nodes).
 _SCAN_LIMIT = 512

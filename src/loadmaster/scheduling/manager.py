@@ -200,17 +200,10 @@ class SchedulingManager:
         if client.framework_id() != framework_id:
             self._abandon(client, nodes, report, "the framework id changed during the cycle")
         else:
-            self._allocate_offers(nodes, when)
-            self._decline_unused(client, report)
+            self._settle_offers(client, nodes, when, report)
             self._launch_tasks(client, nodes, when, report)
         report.warnings = [w.warning for w in self.warnings.active()]
         return report
-
-    def _decline_unused(self, client: SchedulingClient, report: CycleReport) -> None:
-        declined = self.offers.decline_offers()
-        report.declined_offers = [offer.id for offer in declined]
-        if declined:
-            client.decline_offers(declined)
 
     # -- step 1: nodes ------------------------------------------------------------------------
     def _prepare_nodes(
@@ -625,13 +618,23 @@ class SchedulingManager:
         return RunningJobExecution.create(spec, templates)
 
     # -- step 5: offers -----------------------------------------------------------------------
-    def _allocate_offers(self, nodes: dict[int, SchedulingNode], when: datetime) -> None:
+    def _settle_offers(
+        self,
+        client: SchedulingClient,
+        nodes: dict[int, SchedulingNode],
+        when: datetime,
+        report: CycleReport,
+    ) -> None:
+        """Give each node the offers its allocation needs, decline all the others."""
         requests = {
             node.agent_id: node.allocated_resources for node in nodes.values() if node.agent_id
         }
-        allocated = self.offers.allocate_offers(requests, when)
+        allocated, declined = self.offers.settle(requests, when)
         for node in nodes.values():
             node.add_allocated_offers(allocated.get(node.agent_id, []))
+        report.declined_offers = [offer.id for offer in declined]
+        if declined:
+            client.decline_offers(declined)
 
     def _abandon(
         self,
