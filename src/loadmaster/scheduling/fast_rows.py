@@ -380,7 +380,7 @@ class Ranking:
             return
         if count <= _SCAN_LIMIT:
             changed = set(log[since:])
-            if rows.monotone:
+            if len(changed) > _PATCH_LIMIT and rows.monotone:  # `_patch` skips them itself
                 keys = self.keys
                 changed = {i for i in changed if keys[i] != NO_NODE}
             if len(changed) <= _PATCH_LIMIT:
