@@ -470,3 +470,16 @@ def test_property_round_values_is_idempotent(bag: Resources) -> None:
 @given(BAGS)
 def test_property_json_round_trip(bag: Resources) -> None:
     assert from_json(bag.to_json()) == bag
+
+
+@given(st.floats(allow_nan=True, allow_infinity=True) | st.integers(-(10**6), 10**6).map(float))
+def test_property_round_values_is_round_to_two_decimals(value: float) -> None:
+    """The whole-number shortcut gives exactly `round(value, 2)`: same float, same sign of zero,
+    NaN stays NaN."""
+    got = res(cpus=value).round_values().cpus
+    want = round(value, 2)
+    if math.isnan(want):
+        assert math.isnan(got)
+    else:
+        assert got == want
+        assert math.copysign(1.0, got) == math.copysign(1.0, want)

@@ -162,8 +162,15 @@ class Resources:
         return Resources._wrap(out)
 
     def round_values(self) -> Resources:
-        """Round to 2 decimals, the reference's guard against float drift."""
-        return Resources._wrap({name: round(value, 2) for name, value in self._values.items()})
+        """Round to 2 decimals, the reference's guard against float drift. A whole number is
+        its own rounding (-0.0 included), and most amounts are whole: they skip `round`, which
+        costs a decimal conversion and runs several times per agent and cycle."""
+        return Resources._wrap(
+            {
+                name: value if value % 1.0 == 0.0 else round(value, 2)
+                for name, value in self._values.items()
+            }
+        )
 
     def is_equal(self, other: Resources) -> bool:
         """Same names and values equal after rounding to 5 decimals."""

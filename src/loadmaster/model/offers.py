@@ -63,7 +63,8 @@ class AgentResources:
             self.recent_watermark = self.recent_watermark.limit_to(self.total)
             self.offered = self.offered.limit_to(self.watermark.subtract(self.tasks))
         self.offered = self.offered.round_values()
-        self.tasks = self.tasks.round_values()
+        if tasks is not None:  # otherwise rounded already (rounding is idempotent)
+            self.tasks = self.tasks.round_values()
         self.watermark = self.watermark.round_values()
 
     def seed_watermark(self, watermark: Resources) -> None:
