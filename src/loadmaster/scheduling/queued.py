@@ -7,25 +7,27 @@ from loadmaster.resources import Resources
 
 
 class QueuedJobExecution:
-    __slots__ = ("entry", "scheduled_agent_id", "scheduled_node_id", "scheduled_resources")
+    """The entry's id, priority and request are copied in: placement reads them several times
+    per entry, and a queue entry is immutable."""
+
+    __slots__ = (
+        "entry",
+        "id",
+        "priority",
+        "required_resources",
+        "scheduled_agent_id",
+        "scheduled_node_id",
+        "scheduled_resources",
+    )
 
     def __init__(self, entry: QueueEntry) -> None:
         self.entry = entry
+        self.id: int = entry.id
+        self.priority: int = entry.priority
+        self.required_resources: Resources = entry.resources
         self.scheduled_agent_id: str | None = None
         self.scheduled_node_id: int | None = None
         self.scheduled_resources: Resources | None = None
-
-    @property
-    def id(self) -> int:
-        return self.entry.id
-
-    @property
-    def priority(self) -> int:
-        return self.entry.priority
-
-    @property
-    def required_resources(self) -> Resources:
-        return self.entry.resources
 
     @property
     def is_canceled(self) -> bool:
