@@ -41,7 +41,6 @@ from loadmaster.model.warnings import (
 )
 from loadmaster.resources import Resources, total
 from loadmaster.scheduling.checks import (
-    ResourceProblems,
     job_type_limits,
     missing_workspaces,
     resource_problems,
@@ -98,16 +97,6 @@ def collector_paused() -> Iterator[None]:
 _CheckKey = tuple[int, tuple[tuple[str, float], ...], tuple[str, ...], tuple[str, ...]]
 
 
-@dataclass(slots=True, frozen=True)
-class _StaticCheck:
-    """The checks of one entry that do not change during a queue pass: its resources against
-    the largest node, its job type, its workspaces (the limit check is the only one left)."""
-
-    problems: ResourceProblems
-    unknown_type: bool = False
-    missing: tuple[str, ...] = ()
-
-
 @dataclass(slots=True)
 class _QueuePass:
     """Per-cycle accumulators of queue processing."""
@@ -117,9 +106,9 @@ class _QueuePass:
     canceled: list[QueueEntry] = field(default_factory=list)
     # per job-type subject: (type id, invalid names, insufficient names), first seen first
     problems: dict[str, tuple[int, dict[str, None], dict[str, None]]] = field(default_factory=dict)
-    # what `_static_checks` found, by everything it reads of an entry (entries of one job
-    # type with one request and one set of workspaces are checked once a cycle)
-    checked: dict[_CheckKey, _StaticCheck] = field(default_factory=dict)
+    # the reason `_static_checks` found (None: none), by everything it reads of an entry:
+    # entries of one job type with one request and one set of workspaces are checked once
+    checked: dict[_CheckKey, tuple[ReasonCode, str] | None] = field(default_factory=dict)
 
     def note(
         self, subject: str, type_id: int, invalid: Sequence[str], insufficient: Sequence[str]
@@ -494,28 +483,13 @@ class SchedulingManager:
             entry.input_workspaces,
             entry.output_workspaces,
         )
-        static = outcome.checked.get(key)
-        if static is None:
-            static = outcome.checked[key] = self._static_checks(entry, largest, outcome, when)
-        problems = static.problems
-        if problems:
-            if problems.invalid:
-                return (
-                    ReasonCode.INVALID_RESOURCES,
-                    f"the cluster has no {', '.join(problems.invalid)}",
-                )
-            names = ", ".join(
-                f"{n} {entry.resources.get(n):g} > {largest.get(n):g}"
-                for n in problems.insufficient
-            )
-            return ReasonCode.INSUFFICIENT_RESOURCES, f"no node is big enough: {names}"
-        if static.unknown_type:
-            return (
-                ReasonCode.UNKNOWN_JOB_TYPE,
-                f"job type {entry.job_type_id} is not known to the scheduler",
-            )
-        if static.missing:
-            return ReasonCode.MISSING_WORKSPACE, f"missing workspaces: {', '.join(static.missing)}"
+        checked = outcome.checked
+        if key in checked:
+            reason = checked[key]
+        else:
+            reason = checked[key] = self._static_checks(entry, largest, outcome, when)
+        if reason is not None:
+            return reason
         left = limits.get(entry.job_type_id)
         if left is not None and left < 1:
             job_type = self.job_types.get(entry.job_type_id)
@@ -528,22 +502,37 @@ class SchedulingManager:
 
     def _static_checks(
         self, entry: QueueEntry, largest: Resources, outcome: _QueuePass, when: datetime
-    ) -> _StaticCheck:
-        """The checks whose answer is the same for every entry with the same job type, request
-        and workspaces during one pass, with their side effects (noting resource problems for
-        the job type, the unknown-type warning), which repeat identically for such entries and
-        so are done once: noting the same names again and re-activating a warning at the same
-        `when` change nothing."""
+    ) -> tuple[ReasonCode, str] | None:
+        """The checks whose answer — reason and text — is the same for every entry with the
+        same job type, request and workspaces during one pass, with their side effects (noting
+        resource problems for the job type, the unknown-type warning), which repeat identically
+        for such entries and so are done once: noting the same names again and re-activating a
+        warning at the same `when` change nothing."""
         job_type = self.job_types.get(entry.job_type_id)
         subject = job_type.name if job_type is not None else f"#{entry.job_type_id}"
         problems = resource_problems(entry.resources, largest)
         outcome.note(subject, entry.job_type_id, problems.invalid, problems.insufficient)
-        if problems:
-            return _StaticCheck(problems)
+        if problems.invalid:
+            return (
+                ReasonCode.INVALID_RESOURCES,
+                f"the cluster has no {', '.join(problems.invalid)}",
+            )
+        if problems.insufficient:
+            names = ", ".join(
+                f"{n} {entry.resources.get(n):g} > {largest.get(n):g}"
+                for n in problems.insufficient
+            )
+            return ReasonCode.INSUFFICIENT_RESOURCES, f"no node is big enough: {names}"
         if job_type is None:
             self.warnings.activate(unknown_job_type(entry.job_type_id), when, subject)
-            return _StaticCheck(problems, unknown_type=True)
-        return _StaticCheck(problems, missing=tuple(missing_workspaces(entry, self.workspaces)))
+            return (
+                ReasonCode.UNKNOWN_JOB_TYPE,
+                f"job type {entry.job_type_id} is not known to the scheduler",
+            )
+        missing = missing_workspaces(entry, self.workspaces)
+        if missing:
+            return ReasonCode.MISSING_WORKSPACE, f"missing workspaces: {', '.join(missing)}"
+        return None
 
     def _record_resource_problems(self, outcome: _QueuePass, when: datetime) -> None:
         """Per job type seen this cycle: its warnings and `unmet_resources` reflect all of its
