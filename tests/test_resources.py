@@ -483,3 +483,16 @@ def test_property_round_values_is_round_to_two_decimals(value: float) -> None:
     else:
         assert got == want
         assert math.copysign(1.0, got) == math.copysign(1.0, want)
+
+
+@given(BAGS, st.lists(BAGS, max_size=6))
+def test_property_subtract_all_is_chained_subtract(bag: Resources, others: list[Resources]) -> None:
+    """The same floats as subtracting one bag after the other (names, order, values)."""
+    chained = bag
+    for other in others:
+        chained = chained.subtract(other)
+    got = bag.subtract_all(others)
+    assert list(got.names()) == list(chained.names())
+    for (name, value), (_, want) in zip(got.items(), chained.items(), strict=True):
+        assert value == want or (math.isnan(value) and math.isnan(want)), name
+        assert math.copysign(1.0, value) == math.copysign(1.0, want), name

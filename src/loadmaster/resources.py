@@ -108,6 +108,16 @@ class Resources:
                 out[name] -= value
         return Resources._wrap(out)
 
+    def subtract_all(self, others: Iterable[Resources]) -> Resources:
+        """`self.subtract(a).subtract(b)…` for each bag in order: the same subtractions in the
+        same order (so the same floats), without a bag per step."""
+        out = dict(self._values)
+        for other in others:
+            for name, value in other._values.items():
+                if name in out:
+                    out[name] -= value
+        return Resources._wrap(out)
+
     def __add__(self, other: Resources) -> Resources:
         return self.add(other)
 

@@ -300,8 +300,8 @@ class FastPlacement:
         for order, node in enumerate(nodes):
             if not node.fits(required):
                 continue
-            base = node.watermark_resources.subtract(node.task_resources).subtract(
-                node.allocated_resources
+            base = node.watermark_resources.subtract_all(
+                (node.task_resources, node.allocated_resources)
             )
             ranked.append((index.score(index.row(base), r_row), order, node))
         ranked.sort(key=lambda c: (c[0], c[1]))

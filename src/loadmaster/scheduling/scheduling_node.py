@@ -8,7 +8,7 @@ manager turns the allocations into launches.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 
 from loadmaster.model.executions import RunningJobExecution
@@ -179,19 +179,22 @@ class SchedulingNode:
 
     def reservation_available(self, priority: int) -> Resources:
         """What the node would have if all work less important than `priority` drained."""
-        available = self.watermark_resources
+        return self.watermark_resources.subtract_all(self._held_at(priority))
+
+    def _held_at(self, priority: int) -> Iterator[Resources]:
+        """What stays on the node when work less important than `priority` drains, in the
+        order it is subtracted: non-job tasks, running executions, this cycle's accepts."""
         for task in self._running_tasks:
             if not task.is_job_task:
-                available = available.subtract(task.resources)
+                yield task.resources
         for exe in self._running_exes:
             if exe.priority <= priority:
                 needed = exe.current_or_next_resources()
                 if needed is not None:
-                    available = available.subtract(needed)
+                    yield needed
         for queued in self._allocated_queued:
             if queued.priority <= priority:
-                available = available.subtract(queued.required_resources)
-        return available
+                yield queued.required_resources
 
     def score_job_exe_for_reservation(
         self, job_exe: QueuedJobExecution, job_type_resources: Sequence[Resources]
