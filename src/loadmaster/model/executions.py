@@ -49,7 +49,7 @@ def allocated_environment(resources: Resources) -> dict[str, str]:
     return {f"ALLOCATED_{name.upper()}": f"{value:.1f}" for name, value in resources.items()}
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)  # never changed once built; not frozen: see docs/performance.md
 class ExecutionSpec:
     """What an execution is made from: identity, placement, and its steps."""
 

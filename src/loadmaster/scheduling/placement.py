@@ -33,7 +33,7 @@ class Outcome(StrEnum):
     ACCEPT_FAILED = "ACCEPT_FAILED"
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)  # never changed once built; not frozen: see docs/performance.md
 class Decision:
     outcome: Outcome
     node: SchedulingNode | None = None

@@ -41,7 +41,7 @@ class QueueQuery:
     only_job_type_ids: frozenset[int] | None = None
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)  # never changed once built; not frozen: see docs/performance.md
 class Placement:
     """A queue entry the cycle placed; the store turns it into a job execution."""
 

@@ -43,7 +43,7 @@ _NEEDS_A_CHANGE = frozenset(
 )
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)  # never changed once built; not frozen: see docs/performance.md
 class Unscheduled:
     queue_id: int
     job_id: int

@@ -14,7 +14,7 @@ from loadmaster.resources import Resources
 from loadmaster.scheduling.reasons import Unscheduled
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)  # never changed once built; not frozen: see docs/performance.md
 class ScheduledEntry:
     queue_id: int
     job_id: int
@@ -33,7 +33,7 @@ class Reservation:
     score: int
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)  # never changed once built; not frozen: see docs/performance.md
 class LaunchedTask:
     id: str
     kind: str
