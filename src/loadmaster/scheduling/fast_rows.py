@@ -152,8 +152,9 @@ class NodeRows:
         # the fit bags aligned with the same names, -inf where a bag lacks one (fails every
         # positive request, meets a NaN one: the reference's rule for a lacking name)
         self.fit_rows: list[tuple[float, ...]] = [f.aligned_or(names, _NEG_INF) for f in fit]
-        # per node, `passive_mask` results of its current basis by set of passive names
-        self.passive: list[dict[tuple[int, ...], int]] = [{} for _ in range(self.size)]
+        # per node, `passive_mask` results of its current basis by set of passive names (as
+        # a bit set of name positions)
+        self.passive: list[dict[int, int]] = [{} for _ in range(self.size)]
         self.nonnegative = False
         self._fit_names: dict[str, int] = {}
         self._fit_matrix: FloatArray = np.zeros((self.size, 0), dtype=np.float64)
@@ -257,6 +258,7 @@ class Ranking:
         "_fit_wanted",
         "_needs_present",
         "_passive",
+        "_passive_bits",
         "_r",
         "_r_vector",
         "_rows",
@@ -273,6 +275,8 @@ class Ranking:
         index = rows.index
         r_row = index.shape_row(r)
         self._passive, self._active = index.split(r_row)
+        # the set of passive names as one int: the key of the per-node `passive` caches
+        self._passive_bits = sum(1 << k for k in self._passive)
         self._r_vector: FloatArray = np.array(r_row, dtype=np.float64)
         # a name the basis lacks counts as 0.0 whatever is requested: only a request with a
         # non-zero amount of some name needs the presence mask
@@ -355,9 +359,9 @@ class Ranking:
                     return NO_NODE
         x_row = rows.basis_rows[i]
         cache = rows.passive[i]
-        mask = cache.get(self._passive)
+        mask = cache.get(self._passive_bits)
         if mask is None:
-            mask = cache[self._passive] = rows.index.passive_mask(x_row, self._passive)
+            mask = cache[self._passive_bits] = rows.index.passive_mask(x_row, self._passive)
         for k, r, thresholds, prefix in self._active:
             x = x_row[k]
             mask &= prefix[bisect_right(thresholds, 0.0 if x is None else x - r)]

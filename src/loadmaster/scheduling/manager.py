@@ -106,9 +106,9 @@ class _QueuePass:
     canceled: list[QueueEntry] = field(default_factory=list)
     # per job-type subject: (type id, invalid names, insufficient names), first seen first
     problems: dict[str, tuple[int, dict[str, None], dict[str, None]]] = field(default_factory=dict)
-    # the reason `_static_checks` found (None: none), by everything it reads of an entry:
+    # the reason `_static_checks` found (`()`: none), by everything it reads of an entry:
     # entries of one job type with one request and one set of workspaces are checked once
-    checked: dict[_CheckKey, tuple[ReasonCode, str] | None] = field(default_factory=dict)
+    checked: dict[_CheckKey, tuple[ReasonCode, str] | tuple[()]] = field(default_factory=dict)
 
     def note(
         self, subject: str, type_id: int, invalid: Sequence[str], insufficient: Sequence[str]
@@ -483,12 +483,10 @@ class SchedulingManager:
             entry.input_workspaces,
             entry.output_workspaces,
         )
-        checked = outcome.checked
-        if key in checked:
-            reason = checked[key]
-        else:
-            reason = checked[key] = self._static_checks(entry, largest, outcome, when)
-        if reason is not None:
+        reason = outcome.checked.get(key)
+        if reason is None:
+            reason = outcome.checked[key] = self._static_checks(entry, largest, outcome, when)
+        if reason:
             return reason
         left = limits.get(entry.job_type_id)
         if left is not None and left < 1:
@@ -502,7 +500,7 @@ class SchedulingManager:
 
     def _static_checks(
         self, entry: QueueEntry, largest: Resources, outcome: _QueuePass, when: datetime
-    ) -> tuple[ReasonCode, str] | None:
+    ) -> tuple[ReasonCode, str] | tuple[()]:
         """The checks whose answer — reason and text — is the same for every entry with the
         same job type, request and workspaces during one pass, with their side effects (noting
         resource problems for the job type, the unknown-type warning), which repeat identically
@@ -532,7 +530,7 @@ class SchedulingManager:
         missing = missing_workspaces(entry, self.workspaces)
         if missing:
             return ReasonCode.MISSING_WORKSPACE, f"missing workspaces: {', '.join(missing)}"
-        return None
+        return ()
 
     def _record_resource_problems(self, outcome: _QueuePass, when: datetime) -> None:
         """Per job type seen this cycle: its warnings and `unmet_resources` reflect all of its
