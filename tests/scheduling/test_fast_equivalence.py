@@ -39,7 +39,11 @@ from loadmaster.resources import Resources
 from loadmaster.scheduling import fast_rows
 from loadmaster.scheduling.engines import placement_engine
 from loadmaster.scheduling.fast import FastPlacement
-from loadmaster.scheduling.placement import PlacementEngine, ReferencePlacement
+from loadmaster.scheduling.placement import (
+    PlacementEngine,
+    ReferencePlacement,
+    rank_system_task,
+)
 from loadmaster.scheduling.queued import QueuedJobExecution
 from loadmaster.scheduling.scheduling_node import SchedulingNode
 
@@ -372,12 +376,7 @@ def sessions(draw: st.DrawFn) -> tuple[list[Any], list[Resources], list[tuple[Re
     return specs, job_types, entries
 
 
-def _decisions(
-    engine: PlacementEngine,
-    specs: list[Any],
-    job_types: list[Resources],
-    entries: list[tuple[Resources, int]],
-) -> list[tuple[str, int | None, int | None, int]]:
+def _nodes(specs: list[Any]) -> list[SchedulingNode]:
     gpus = GpuTable()
     nodes = []
     for n, (offered, tasks, watermark, running) in enumerate(specs, start=1):
@@ -404,6 +403,16 @@ def _decisions(
         ]
         resource_set = ResourceSet(offered, tasks, watermark)
         nodes.append(SchedulingNode(node, f"agent-{n}", resource_set, health, exes, gpus))
+    return nodes
+
+
+def _decisions(
+    engine: PlacementEngine,
+    specs: list[Any],
+    job_types: list[Resources],
+    entries: list[tuple[Resources, int]],
+) -> list[tuple[str, int | None, int | None, int]]:
+    nodes = _nodes(specs)
     session = engine.start(nodes, job_types)
     out = []
     for q, (resources, priority) in enumerate(entries, start=1):
@@ -428,6 +437,21 @@ def test_same_decisions_for_any_amounts(
         assert _decisions(FastPlacement(), specs, job_types, entries) == expected
     finally:
         fast_rows._PATCH_LIMIT = saved
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(sessions())
+def test_same_system_task_ranking_for_any_amounts(
+    case: tuple[list[Any], list[Resources], list[tuple[Resources, int]]],
+) -> None:
+    """Every node in the same order (not only the first), for each request shape."""
+    specs, job_types, entries = case
+    nodes = _nodes(specs)
+    for resources in dict.fromkeys(r for r, _ in entries):
+        task = Task("sys-1", "db-update", resources)
+        expected = rank_system_task(ReferencePlacement(), nodes, task, job_types)
+        got = rank_system_task(FastPlacement(), nodes, task, job_types)
+        assert [n.node_id for n in got] == [n.node_id for n in expected]
 
 
 def test_twins_are_scored_once_and_exactly() -> None:
