@@ -8,15 +8,16 @@ transaction.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from loadmaster.model.queue import QueueEntry, order_queue
+from loadmaster.model.queue import QueueEntry, QueueMode, queue_order_key
 from loadmaster.scheduling.ports import Placement, QueueQuery, StoreUnavailable
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)  # never changed once built; not frozen: see docs/performance.md
 class ExecutionRecord:
     id: int
     queue_id: int
@@ -33,6 +34,10 @@ class ExecutionRecord:
 @dataclass(slots=True)
 class MemoryStore:
     _queue: dict[int, QueueEntry] = field(default_factory=dict)
+    # per queue id, its `queue_order_key` in each mode, computed once when it is enqueued
+    _order: dict[QueueMode, dict[int, tuple[int, float]]] = field(
+        default_factory=lambda: {mode: {} for mode in QueueMode}
+    )
     executions: dict[int, ExecutionRecord] = field(default_factory=dict)
     unmet_resources: dict[int, str | None] = field(default_factory=dict)
     fail_next_commit: str | None = None  # lets tests exercise the store-failure path
@@ -47,6 +52,8 @@ class MemoryStore:
     def enqueue(self, entries: Iterable[QueueEntry]) -> None:
         for entry in entries:
             self._queue[entry.id] = entry
+            for mode, keys in self._order.items():
+                keys[entry.id] = queue_order_key(entry, mode)
 
     def cancel(self, queue_id: int) -> None:
         entry = self._queue.get(queue_id)
@@ -57,13 +64,21 @@ class MemoryStore:
         return list(self._queue.values())
 
     def fetch_queue(self, query: QueueQuery) -> Sequence[QueueEntry]:
-        entries = (
-            e
-            for e in self._queue.values()
+        """`order_queue(matching entries, mode)[:limit]`: the same stable order (ties in
+        enqueue order), from keys computed at enqueue time, and only the head kept."""
+        ids = [
+            queue_id
+            for queue_id, e in self._queue.items()
             if e.job_type_id not in query.exclude_job_type_ids
             and (query.only_job_type_ids is None or e.job_type_id in query.only_job_type_ids)
-        )
-        return order_queue(entries, query.mode)[: query.limit]
+        ]
+        key = self._order[query.mode].__getitem__
+        if query.limit < len(ids):
+            head = heapq.nsmallest(query.limit, ids, key=key)  # = sorted(...)[:limit]
+        else:
+            head = sorted(ids, key=key)
+        queue = self._queue
+        return [queue[queue_id] for queue_id in head]
 
     def count_queue(self) -> int:
         return len(self._queue)
@@ -85,6 +100,8 @@ class MemoryStore:
             self._record(entry, None, "CANCELED", when)
         for queue_id in ids:
             del self._queue[queue_id]
+            for keys in self._order.values():
+                del keys[queue_id]
         return out
 
     def _record(
