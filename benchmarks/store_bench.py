@@ -193,6 +193,13 @@ def print_table(db: str, rows: int, fill_seconds: float, figures: list[Figure]) 
         )
 
 
+def _load() -> str:
+    try:
+        return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "unknown"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=100_000)
@@ -207,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.rows < (args.placements + 500) * args.commit_runs:
         parser.error("--rows must cover --placements × --commit-runs")
-    print(f"store benchmark: {args.rows:,} queued jobs on {args.db}")
+    print(f"store benchmark: {args.rows:,} queued jobs on {args.db} (load average {_load()})")
     store, cleanup = open_target(args.db, args.url, args.keep)
     try:
         type_ids, fill_seconds = fill(store, args.rows, args.batch, args.seed)
@@ -216,6 +223,8 @@ def main(argv: list[str] | None = None) -> int:
         sizes = sorted({min(500, args.placements), args.placements})
         figures += measure_commits(store, sizes, args.commit_runs)
         print_table(args.db, args.rows, fill_seconds, figures)
+        # The figures are wall-clock times: on a shared machine they move with its load.
+        print(f"load average (1, 5, 15 min) at the end: {_load()}")
         violations = store.invariant_violations(limit=5)
         if violations:
             print("invariant violated:", *violations, sep="\n  ")

@@ -10,11 +10,20 @@ copies. Taking the entries first also fixes the lock order (queue entry before j
 A commit whose acknowledgement was lost (the connection dropped during COMMIT) is retried;
 the retry finds its entries gone and an execution already made from each (`queue_id` is
 unique), recognises its own earlier success and returns the same mapping.
+
+A cycle may place 10,000 entries, so no statement of the commit is per row and no row goes
+through SQLAlchemy's processing: the entries are taken with one `DELETE … RETURNING` (one
+array parameter on PostgreSQL, IN lists of 2,000 on SQLite), the jobs are updated with one
+`UPDATE` per new status, the executions are written with `bulk.write_rows` (one COPY on
+PostgreSQL through psycopg, one `executemany` on SQLite) and their events with one
+statement: on PostgreSQL an `INSERT … SELECT` that builds them from the executions just
+written, on SQLite an `executemany` of rows whose JSON text is formatted here. Both paths
+write the same rows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -24,7 +33,6 @@ from sqlalchemy import (
     Text,
     bindparam,
     cast,
-    delete,
     func,
     select,
     type_coerce,
@@ -36,13 +44,19 @@ from loadmaster.model.job_types import with_minimums
 from loadmaster.model.queue import QueueEntry, QueueMode
 from loadmaster.resources import EMPTY, Resources
 from loadmaster.scheduling.ports import Placement, QueueQuery, StoreUnavailable
-from loadmaster.store.bulk import RawJson, allocate_ids, insert_rows, raw_json
-from loadmaster.store.columns import resources_to_json
-from loadmaster.store.database import Database
-from loadmaster.store.events import append_events
-from loadmaster.store.records import EntityKind, JobStatus, NewEvent, QueueStatus
+from loadmaster.store.bulk import (
+    RawJson,
+    allocate_ids,
+    insert_rows,
+    raw_json,
+    time_converter,
+    write_rows,
+)
+from loadmaster.store.columns import UtcDateTime, resources_to_json
+from loadmaster.store.database import Database, dump_json
+from loadmaster.store.records import EntityKind, JobStatus, QueueStatus
 from loadmaster.store.rows import chunks, queue_entries
-from loadmaster.store.schema import job_executions, job_types, jobs, queue
+from loadmaster.store.schema import events, job_executions, job_types, jobs, queue
 
 SHAREDMEM = "sharedmem"
 
@@ -212,24 +226,53 @@ def _status_of(row: Row[Any]) -> QueueStatus:
 
 
 # What an execution is made from; the JSON columns are not needed and cost most to read.
-_TAKEN = (
-    queue.c.id,
-    queue.c.job_id,
-    queue.c.job_type_id,
-    queue.c.exe_num,
-    queue.c.priority,
-    queue.c.queued,
-    queue.c.input_file_size_mib,
-    queue.c.timeout_seconds,
+# Read raw, without SQLAlchemy's result processing: the values go straight back to the
+# driver in the executions' rows (on SQLite `queued` stays the text it is stored as).
+_TAKEN = "id, job_id, job_type_id, exe_num, priority, queued, input_file_size_mib, timeout_seconds"
+_ID, _JOB_ID, _JOB_TYPE_ID, _EXE_NUM, _PRIORITY, _QUEUED, _INPUT_SIZE, _TIMEOUT = range(8)
+
+# The executions' columns as the commit writes them, in this order; `error` and `exit_code`
+# are left NULL.
+EXECUTION_COLUMNS = (
+    "id",
+    "job_id",
+    "job_type_id",
+    "queue_id",
+    "exe_num",
+    "priority",
+    "node_id",
+    "agent_id",
+    "status",
+    "resources",
+    "input_file_size_mib",
+    "timeout_seconds",
+    "queued",
+    "started",
+    "ended",
 )
+
+EVENT_COLUMNS = ("occurred", "entity_kind", "entity_id", "what", "detail")
+
+SCHEDULED = "scheduled"
+CANCELED = "canceled"
+CANCELED_REASON = "its queue entry was canceled"
+
+
+def _id_lists(connection: Connection, ids: Sequence[int]) -> Iterator[tuple[str, tuple[Any, ...]]]:
+    """`WHERE id …` conditions covering `ids`, with their parameters: on PostgreSQL one array
+    parameter for all of them, on SQLite IN lists of at most `CHUNK`."""
+    if connection.dialect.name == "postgresql":
+        yield "= ANY(%s::integer[])", (list(ids),)
+        return
+    for part in chunks(ids):
+        yield f"IN ({', '.join('?' * len(part))})", tuple(part)
 
 
 def _take_entries(connection: Connection, ids: Sequence[int]) -> dict[int, Row[Any]]:
     taken: dict[int, Row[Any]] = {}
-    for part in chunks(ids):
-        stmt: Any = delete(queue).where(queue.c.id.in_(part)).returning(*_TAKEN)
-        for row in connection.execute(stmt):
-            taken[row.id] = row
+    for condition, params in _id_lists(connection, ids):
+        sql = f"DELETE FROM queue WHERE id {condition} RETURNING {_TAKEN}"
+        taken.update((row[_ID], row) for row in connection.exec_driver_sql(sql, params).all())
     return taken
 
 
@@ -254,12 +297,23 @@ def set_job_status(
     expected: JobStatus,
     values: dict[str, Any],
 ) -> int:
+    """Set `values` (columns of `jobs`, times as `UtcDateTime` takes them) on those of the
+    jobs that have status `expected`; returns how many did."""
+    if not job_ids:
+        return 0
+    dialect = connection.dialect.name
+    mark = "?" if dialect == "sqlite" else "%s"
+    time_of = time_converter(dialect)
+    names = list(values)
+    settings = ", ".join(f"{name} = {mark}" for name in names)
+    converted = tuple(
+        time_of(values[name]) if isinstance(jobs.c[name].type, UtcDateTime) else values[name]
+        for name in names
+    )
     changed = 0
-    for part in chunks(job_ids):
-        stmt = (
-            update(jobs).where(jobs.c.id.in_(part), jobs.c.status == str(expected)).values(**values)
-        )
-        changed += connection.execute(stmt).rowcount
+    for condition, ids in _id_lists(connection, job_ids):
+        sql = f"UPDATE jobs SET {settings} WHERE id {condition} AND status = {mark}"
+        changed += connection.exec_driver_sql(sql, converted + ids + (str(expected),)).rowcount
     return changed
 
 
@@ -281,62 +335,143 @@ def _commit(
             return replay
         gone = sorted(set(ids) - taken.keys())
         raise QueueConflict(f"{len(gone)} queue entries are no longer queued: {gone[:10]}")
-    started = [taken[p.entry.id].job_id for p in placements]
-    ended = [taken[e.id].job_id for e in canceled]
+    entries = [taken[i] for i in ids]  # placements first, then canceled, as `ids`
+    started = [e[_JOB_ID] for e in entries[: len(placements)]]
+    ended = [e[_JOB_ID] for e in entries[len(placements) :]]
     running = {"status": "RUNNING", "started": when, "last_modified": when}
     stopped = {"status": "CANCELED", "ended": when, "error": None, "last_modified": when}
     changed = set_job_status(connection, started, expected=JobStatus.QUEUED, values=running)
     changed += set_job_status(connection, ended, expected=JobStatus.QUEUED, values=stopped)
     if changed != len(ids):
         raise QueueConflict("a job with a queue entry was not QUEUED")
-    serialised: dict[Resources, RawJson] = {}  # a cycle's placements share few shapes
-    rows = [_execution_row(taken[p.entry.id], p, when, serialised) for p in placements]
-    rows += [_execution_row(taken[e.id], None, when, serialised) for e in canceled]
-    exe_ids = allocate_ids(connection, job_executions, len(rows))
-    insert_rows(
-        connection, job_executions, [r | {"id": i} for i, r in zip(exe_ids, rows, strict=True)]
-    )
-    made = {int(r["queue_id"]): i for i, r in zip(exe_ids, rows, strict=True)}
-    append_events(connection, when, list(_cycle_events(taken, placements, canceled, made)))
-    return {p.entry.id: made[p.entry.id] for p in placements}
+    exe_ids = allocate_ids(connection, job_executions, len(ids))
+    dialect = connection.dialect.name
+    rows = _execution_rows(dialect, entries, exe_ids, placements, when)
+    write_rows(connection, job_executions, EXECUTION_COLUMNS, rows)
+    if dialect == "postgresql":
+        _cycle_events_from_executions(connection, exe_ids, when)
+    else:
+        occurred, kind = time_converter(dialect)(when), str(EntityKind.JOB)
+        event_rows = [
+            (occurred, kind, job_id, what, detail)
+            for job_id, what, detail in _cycle_events(entries, exe_ids, placements)
+        ]
+        write_rows(connection, events, EVENT_COLUMNS, event_rows)
+    return {p.entry.id: exe_id for p, exe_id in zip(placements, exe_ids, strict=False)}
 
 
-def _execution_row(
-    entry: Row[Any],
-    placement: Placement | None,
+def _execution_rows(
+    dialect: str,
+    entries: Sequence[Row[Any]],
+    exe_ids: Sequence[int],
+    placements: Sequence[Placement],
     when: datetime,
-    serialised: dict[Resources, RawJson],
-) -> dict[str, Any]:
-    resources = placement.resources if placement else EMPTY
-    if resources not in serialised:
-        serialised[resources] = raw_json(resources_to_json(resources))
-    return {
-        "job_id": entry.job_id,
-        "job_type_id": entry.job_type_id,
-        "queue_id": entry.id,
-        "exe_num": entry.exe_num,
-        "priority": entry.priority,
-        "node_id": placement.node_id if placement else None,
-        "agent_id": placement.agent_id if placement else None,
-        "status": "RUNNING" if placement else "CANCELED",
-        "resources": serialised[resources],
-        "input_file_size_mib": entry.input_file_size_mib,
-        "timeout_seconds": entry.timeout_seconds,
-        "queued": entry.queued,
-        "started": when if placement else None,
-        "ended": None if placement else when,
-    }
+) -> list[tuple[Any, ...]]:
+    """The executions in driver form: placements RUNNING, then canceled entries CANCELED."""
+    time_of = time_converter(dialect)
+    now = time_of(when)
+    queued_of = _stored_time if dialect == "sqlite" else time_of
+    # A cycle's placements share few shapes, often as the same objects: look those up by
+    # identity (hashing a `Resources` is not free), the rest by value.
+    serialised: dict[Resources, RawJson] = {}
+    by_identity: dict[int, tuple[Resources, RawJson]] = {}
+    rows: list[tuple[Any, ...]] = []
+    for index, (entry, exe_id) in enumerate(zip(entries, exe_ids, strict=True)):
+        placement = placements[index] if index < len(placements) else None
+        resources = placement.resources if placement else EMPTY
+        known = by_identity.get(id(resources))
+        if known is not None and known[0] is resources:
+            json_text = known[1]
+        else:
+            found = serialised.get(resources)
+            if found is None:
+                found = serialised[resources] = raw_json(resources_to_json(resources))
+            json_text = found
+            by_identity[id(resources)] = (resources, found)
+        rows.append(
+            (
+                exe_id,
+                entry[_JOB_ID],
+                entry[_JOB_TYPE_ID],
+                entry[_ID],
+                entry[_EXE_NUM],
+                entry[_PRIORITY],
+                placement.node_id if placement else None,
+                placement.agent_id if placement else None,
+                "RUNNING" if placement else "CANCELED",
+                json_text,
+                entry[_INPUT_SIZE],
+                entry[_TIMEOUT],
+                queued_of(entry[_QUEUED]),
+                now if placement else None,
+                None if placement else now,
+            )
+        )
+    return rows
+
+
+def _stored_time(value: Any) -> Any:
+    """A time read raw from SQLite, in the form `UtcDateTime` stores (which the store's own
+    writes always have: then it is returned as it is)."""
+    if isinstance(value, str) and len(value) == 26:
+        return value
+    return time_converter("sqlite")(datetime.fromisoformat(value))
 
 
 def _cycle_events(
-    taken: Mapping[int, Row[Any]],
-    placements: Iterable[Placement],
-    canceled: Iterable[QueueEntry],
-    made: Mapping[int, int],
-) -> Iterable[NewEvent]:
-    for p in placements:
-        detail = {"execution_id": made[p.entry.id], "node_id": p.node_id, "agent_id": p.agent_id}
-        yield NewEvent(EntityKind.JOB, taken[p.entry.id].job_id, "scheduled", detail)
-    for e in canceled:
-        detail = {"execution_id": made[e.id], "reason": "its queue entry was canceled"}
-        yield NewEvent(EntityKind.JOB, taken[e.id].job_id, "canceled", detail)
+    entries: Sequence[Row[Any]],
+    exe_ids: Sequence[int],
+    placements: Sequence[Placement],
+) -> list[tuple[int, str, str]]:
+    """(job id, what, detail as JSON text) per execution: the text `dump_json` makes of
+    {"execution_id", "node_id", "agent_id"} and of {"execution_id", "reason"}."""
+    agents: dict[str | None, str] = {}
+    reason = dump_json(CANCELED_REASON)
+    out = []
+    for index, (entry, exe_id) in enumerate(zip(entries, exe_ids, strict=True)):
+        if index < len(placements):
+            p = placements[index]
+            if type(p.node_id) is not int or type(exe_id) is not int:
+                detail = dump_json(
+                    {"execution_id": exe_id, "node_id": p.node_id, "agent_id": p.agent_id}
+                )
+            else:
+                agent = agents.get(p.agent_id)
+                if agent is None:
+                    agent = agents[p.agent_id] = dump_json(p.agent_id)
+                detail = f'{{"execution_id":{exe_id},"node_id":{p.node_id},"agent_id":{agent}}}'
+            out.append((entry[_JOB_ID], SCHEDULED, detail))
+        else:
+            detail = f'{{"execution_id":{exe_id},"reason":{reason}}}'
+            out.append((entry[_JOB_ID], CANCELED, detail))
+    return out
+
+
+# PostgreSQL: the events are made from the executions just written, in execution id order —
+# the order of the cycle — so their ids follow it too. JSONB holds the detail as a value, not
+# as text, so building it here stores exactly what the JSON text of the SQLite path does.
+_EVENTS_FROM_EXECUTIONS = """\
+INSERT INTO events (occurred, entity_kind, entity_id, what, detail)
+SELECT %(when)s, %(kind)s, e.job_id,
+    CASE WHEN e.status = 'RUNNING' THEN %(scheduled)s ELSE %(canceled)s END,
+    CASE WHEN e.status = 'RUNNING'
+        THEN jsonb_build_object('execution_id', e.id, 'node_id', e.node_id, 'agent_id', e.agent_id)
+        ELSE jsonb_build_object('execution_id', e.id, 'reason', %(reason)s::text)
+    END
+FROM job_executions AS e
+WHERE e.id = ANY(%(ids)s::integer[])
+ORDER BY e.id"""
+
+
+def _cycle_events_from_executions(
+    connection: Connection, exe_ids: Sequence[int], when: datetime
+) -> None:
+    params = {
+        "when": time_converter("postgresql")(when),
+        "kind": str(EntityKind.JOB),
+        "scheduled": SCHEDULED,
+        "canceled": CANCELED,
+        "reason": CANCELED_REASON,
+        "ids": list(exe_ids),
+    }
+    connection.exec_driver_sql(_EVENTS_FROM_EXECUTIONS, params)
