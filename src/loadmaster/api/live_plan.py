@@ -167,5 +167,5 @@ def live_snapshot(service: SchedulerService) -> dict[str, Any]:
     }
 
 
-def live_plan(service: SchedulerService, engine: str = "reference") -> dict[str, Any]:
+def live_plan(service: SchedulerService, engine: str = "fast") -> dict[str, Any]:
     return plan_from_text(json.dumps(live_snapshot(service)), placement_engine(engine))

@@ -40,8 +40,8 @@ def plan(
     ] = None,
     output: Annotated[OutputFormat, typer.Option("--output", "-o")] = OutputFormat.TABLE,
     engine: Annotated[
-        str, typer.Option(help="Placement engine: reference or fast (same decisions).")
-    ] = "reference",
+        str, typer.Option(help="Placement engine: fast or reference (same decisions).")
+    ] = "fast",
     server: ServerOption = None,
 ) -> None:
     """Dry-run one scheduling cycle over a cluster snapshot, or over the running scheduler's

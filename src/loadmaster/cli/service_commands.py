@@ -52,7 +52,9 @@ def run(
     cycle_seconds: Annotated[float, typer.Option(min=0.01)] = 0.25,
     timeout: Annotated[float | None, typer.Option(help="Give up after this many seconds.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
-    engine: Annotated[str, typer.Option(help="Placement engine: reference or fast.")] = "reference",
+    engine: Annotated[
+        str, typer.Option(help="Placement engine: fast or reference (same decisions).")
+    ] = "fast",
 ) -> None:
     """Run a workload on an embedded scheduler with local agents, then summarize it."""
     console = Console()

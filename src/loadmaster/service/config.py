@@ -54,7 +54,7 @@ class SchedulerConfig(_Section):
     cycle_seconds: Annotated[float, Field(gt=0)] = 1.0
     queue_mode: Literal["FIFO", "LIFO"] = "FIFO"
     queue_limit: Annotated[int, Field(ge=1)] = 500
-    engine: Literal["reference", "fast"] = "reference"
+    engine: Literal["reference", "fast"] = "fast"
     policy: Literal["reference", "backfill"] = "reference"
     on_shutdown: Literal["leave", "kill"] = "leave"
     framework_id: Annotated[str, Field(min_length=1)] = "loadmaster"

@@ -43,7 +43,7 @@ class RunOptions:
     cycle_seconds: float = 0.25
     timeout_seconds: float | None = None
     quiet: bool = False
-    engine: str = "reference"
+    engine: str = "fast"
 
 
 @dataclass(slots=True, frozen=True)

@@ -203,8 +203,9 @@ def simulate_command(
         typer.Option("--compare", help="Comma-separated policies to replay and compare"),
     ] = None,
     engine: Annotated[
-        str, typer.Option("--engine", help="Base placement engine the policies run on")
-    ] = "reference",
+        str,
+        typer.Option("--engine", help="Base placement engine the policies run on (same decisions)"),
+    ] = "fast",
     priorities: Annotated[
         PrioritySource,
         typer.Option(

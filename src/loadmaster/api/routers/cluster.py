@@ -28,7 +28,7 @@ def cluster_status(context: Context) -> dict[str, Any]:
 
 @router.post("/plan")
 def plan_next_cycle(
-    context: Context, engine: Literal["reference", "fast"] = "reference"
+    context: Context, engine: Literal["reference", "fast"] = "fast"
 ) -> dict[str, Any]:
     """What the next cycle would do now (plan format v1); nothing is launched or changed."""
     return live_plan(context.service, engine)
