@@ -12,6 +12,7 @@ from loadmaster.model.queue import QueueMode
 from loadmaster.model.tasks import TaskStatus, TaskStatusUpdate
 from loadmaster.resources import Resources
 from loadmaster.scheduling.ports import QueueQuery
+from loadmaster.store import executions as store_executions
 from loadmaster.store.records import EntityKind, JobStatus, JobSubmission, JobTypeSpec, TaskLaunch
 from loadmaster.store.sql import SqlStore
 
@@ -110,7 +111,12 @@ def test_finish_rejects_bad_input(store: SqlStore) -> None:
         store.executions.finish(exe_id, status=ExecutionStatus.RUNNING, when=LATER)
 
 
-def test_task_launches_and_updates_in_bulk(store: SqlStore) -> None:
+@pytest.mark.parametrize("chunk", [1, 2, 10_000])
+def test_task_launches_and_updates_in_bulk(
+    store: SqlStore, chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Also when the updates are written a few at a time (one transaction, in order)."""
+    monkeypatch.setattr(store_executions, "_UPDATE_CHUNK", chunk)
     _, exe_id = running_job(store)
     t1, t2 = T0 + timedelta(seconds=1), T0 + timedelta(seconds=2)
     store.executions.record_task_launches(

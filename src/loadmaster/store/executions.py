@@ -37,6 +37,7 @@ from loadmaster.store.records import (
 from loadmaster.store.rows import chunks, execution_of, job_of, task_of
 from loadmaster.store.schema import job_execution_tasks, job_executions, job_types, jobs
 
+_UPDATE_CHUNK = 10_000  # status updates per statement of `record_task_updates`
 _TASK_UPDATE = (
     update(job_execution_tasks)
     .where(
@@ -165,8 +166,15 @@ class ExecutionRepository:
         it finished."""
         if not updates:
             return
-        params = [_update_params(u) for u in updates]
-        self._db.write(lambda c: c.execute(_TASK_UPDATE, params))
+
+        def write(connection: Connection) -> None:
+            # one transaction, parameters built a chunk at a time: a turn of a full cluster
+            # records close to a million updates, whose parameters at once cost ~0.5 GiB
+            for start in range(0, len(updates), _UPDATE_CHUNK):
+                part = updates[start : start + _UPDATE_CHUNK]
+                connection.execute(_TASK_UPDATE, [_update_params(u) for u in part])
+
+        self._db.write(write)
 
     def finish(
         self,
