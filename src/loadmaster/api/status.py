@@ -11,6 +11,7 @@ from typing import Any
 from loadmaster.api.counters import Counters
 from loadmaster.api.views import agent_resources, cluster_resources, state_of
 from loadmaster.model.nodes import Node
+from loadmaster.model.offers import AgentResources
 from loadmaster.service.scheduler import SchedulerService
 
 
@@ -56,8 +57,9 @@ def _scheduler_state(service: SchedulerService) -> dict[str, str]:
     return {"name": "READY", "title": "Ready", "description": "The scheduler is running normally."}
 
 
-def _node(service: SchedulerService, node: Node, running: dict[int, list[int]]) -> dict[str, Any]:
-    agents = {a.agent_id: a for a in service.runtime.offers.agents()}
+def _node(
+    node: Node, running: dict[int, list[int]], agents: dict[str, AgentResources]
+) -> dict[str, Any]:
     agent = agents.get(node.agent_id) if node.agent_id else None
     return {
         "id": node.id,
@@ -91,7 +93,8 @@ def build_status(
         for exe in runtime.executions.running():
             running.setdefault(exe.node_id, []).append(exe.id)
             by_type[exe.job_type_id] = by_type.get(exe.job_type_id, 0) + 1
-        nodes = [_node(service, n, running) for n in runtime.nodes.get_nodes()]
+        agents = {a.agent_id: a for a in runtime.offers.agents()}  # once, not once per node
+        nodes = [_node(n, running, agents) for n in runtime.nodes.get_nodes()]
         warnings = [w.as_dict() for w in runtime.warnings.active()]
         job_types = [
             {
