@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from loadmaster.model.errors import BUILTIN_ERRORS
 from loadmaster.model.executions import (
@@ -15,6 +18,7 @@ from loadmaster.model.executions import (
     RESOURCE_STARVATION_THRESHOLD,
     ExecutionStatus,
     RunningJobExecution,
+    StepEnvironment,
     allocated_environment,
     cluster_id_for,
     task_resources,
@@ -23,7 +27,7 @@ from loadmaster.model.executions import (
 from loadmaster.model.tasks import TaskStatus
 from loadmaster.resources import Resources
 
-from .support import T0, at, execution, launch_next, status
+from .support import T0, at, execution, launch_next, spec, status
 
 S = TaskStatus
 X = ExecutionStatus
@@ -488,3 +492,37 @@ def test_current_or_next_resources_and_tasks_of() -> None:
     assert tasks_of([exe, other]) == [exe.current]
     done = completed()
     assert done.current_or_next_resources() is None
+
+
+# -- StepEnvironment: a step's environment without a merged dict --------------------------------
+
+_env_keys = st.sampled_from(
+    ["A", "B", "ALLOCATED_CPUS", "ALLOCATED_DISK", "X", "LOADMASTER_JOB_ID"]
+)
+_envs = st.dictionaries(_env_keys, st.text(max_size=3))
+
+
+@given(_envs, _envs)
+def test_step_environment_reads_as_the_merged_dict(
+    base: dict[str, str], allocated: dict[str, str]
+) -> None:
+    """Same keys in the same order, same values, same length and membership as
+    `{**base, **allocated}`, and equal to it both ways."""
+    merged = {**base, **allocated}
+    env = StepEnvironment(base, allocated)
+    assert list(env.items()) == list(merged.items())
+    assert len(env) == len(merged) and dict(env) == merged
+    assert env == merged and merged == env
+    for key in ["A", "B", "ALLOCATED_CPUS", "ALLOCATED_DISK", "X", "LOADMASTER_JOB_ID", "none"]:
+        assert (key in env) == (key in merged)
+        assert env.get(key) == merged.get(key)
+    with pytest.raises(KeyError):
+        env["none"]
+
+
+def test_steps_see_the_execution_environment_with_their_own_allocation() -> None:
+    made = spec(1, 7, resources=Resources.of(cpus=2.0, mem=64.0, disk=10.0))
+    exe = RunningJobExecution.create(replace(made, environment={"LOADMASTER_JOB_ID": "7"}))
+    envs = {t.kind: dict(t.environment) for t in exe.tasks}
+    assert envs["main"]["ALLOCATED_DISK"] == "10.0" and envs["post"]["ALLOCATED_DISK"] == "0.0"
+    assert all(env["LOADMASTER_JOB_ID"] == "7" for env in envs.values())
