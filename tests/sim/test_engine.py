@@ -8,6 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from loadmaster.resources import Resources, total
+from loadmaster.scheduling.fast import FastPlacement
 from loadmaster.scheduling.report import CycleReport
 from loadmaster.sim.engine import JobOutcome, Simulation, SimulationConfig, run_simulation
 from loadmaster.sim.loaders import ClusterOptions, LoadOptions, load_trace
@@ -180,3 +181,15 @@ def test_random_replays_never_overcommit_and_conserve_jobs(
             assert record.end == record.start + record.job.run_seconds  # type: ignore[operator]
         else:
             assert record.outcome is JobOutcome.INFEASIBLE
+
+
+def test_a_policy_keeps_its_name_and_decisions_over_the_fast_base_engine() -> None:
+    """`--engine fast` (the default) changes the speed, not the policy's name or decisions."""
+    jobs = [job(i, i % 7, 30 + i, 1 + i % 3) for i in range(1, 40)]
+    for policy in ("reference", "backfill"):
+        reference = run_simulation(workload(jobs, nodes=3, cpus=4), policy)
+        fast = run_simulation(workload(jobs, nodes=3, cpus=4), policy, base=FastPlacement())
+        assert fast.policy == reference.policy == policy
+        assert [(r.start, r.end) for r in fast.records] == [
+            (r.start, r.end) for r in reference.records
+        ]

@@ -161,10 +161,13 @@ class Simulation:
             self.jobs[job.job_id] = job
         self.estimates = TraceEstimates(self.jobs)
         if isinstance(policy, str):
-            self.placement = get_policy(policy).build(self.estimates, base or ReferencePlacement())
+            chosen = get_policy(policy)
+            self.placement = chosen.build(self.estimates, base or ReferencePlacement())
+            # the policy's name, not the engine's: "reference" over the fast base is "fast"
+            self.policy_name = chosen.name
         else:
             self.placement = policy
-        self.policy_name = self.placement.name
+            self.policy_name = policy.name
         self._build_state()
         type_ids = {jt.name: jt.id for jt in workload.job_types}
         self.records = [
