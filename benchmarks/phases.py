@@ -2,7 +2,7 @@
 
 The cycle's steps are timed from outside: for the duration of one cycle, the methods that
 implement them are wrapped with timers (the scheduling core itself never reads a clock).
-Times are CPU seconds and exclusive — a step's figure does not include the steps it calls
+Times are CPU seconds of the cycle's thread and exclusive — a step's figure does not include the steps it calls
 (placement is inside the queue pass, execution creation inside the commit step) — so the rows
 add up to the cycle. Each wrapped call costs about a microsecond more, which shows as a
 slightly longer cycle than `python -m benchmarks` reports.
@@ -60,11 +60,11 @@ class _Clock:
     def wrap(self, label: str, function: Callable[..., Any]) -> Callable[..., Any]:
         def timed(*args: Any, **kwargs: Any) -> Any:
             self._inner.append(0.0)
-            started = time.process_time()
+            started = time.thread_time()
             try:
                 return function(*args, **kwargs)
             finally:
-                elapsed = time.process_time() - started
+                elapsed = time.thread_time() - started
                 inner = self._inner.pop()
                 self.totals[label] = self.totals.get(label, 0.0) + elapsed - inner
                 self.calls[label] = self.calls.get(label, 0) + 1
@@ -106,9 +106,9 @@ def breakdown(snapshot: dict[str, Any]) -> Breakdown:
     clock = _Clock()
     gc.collect()
     with _wrapped(clock, steps), collector_paused():
-        started = time.process_time()
+        started = time.thread_time()
         report = state.manager.run_cycle(RecordingClient(), state.when)
-        total = time.process_time() - started
+        total = time.thread_time() - started
     rows = [(label, clock.totals.get(label, 0.0), clock.calls.get(label, 0)) for label, *_ in steps]
     rows.append(("other (cycle code between the steps)", total - sum(s for _, s, _ in rows), 0))
     return Breakdown(total, decided(report), rows)
