@@ -24,7 +24,7 @@ from loadmaster.model.executions import RunningJobExecution, StepTemplateCache
 from loadmaster.model.job_execution_spec import spec_for_job, step_commands
 from loadmaster.model.job_types import JobTypeRegistry
 from loadmaster.model.nodes import NodeRegistry, NodeTaskFactory
-from loadmaster.model.offers import OfferBook, ResourceSet
+from loadmaster.model.offers import OfferBook, ResourceOffer, ResourceSet
 from loadmaster.model.queue import QueueEntry
 from loadmaster.model.settings import SchedulerSettings
 from loadmaster.model.system_tasks import SystemTaskSource
@@ -619,9 +619,7 @@ class SchedulingManager:
         allocated, declined = self.offers.settle(requests, when)
         for node in nodes.values():
             node.add_allocated_offers(allocated.get(node.agent_id, []))
-        report.declined_offers = [offer.id for offer in declined]
-        if declined:
-            client.decline_offers(declined)
+        _decline(client, report, declined)
 
     def _abandon(
         self,
@@ -634,10 +632,7 @@ class SchedulingManager:
         defect 16); executions already committed get their tasks in a later cycle."""
         for node in nodes.values():
             node.reset_new_job_exes()
-        declined = self.offers.decline_offers()
-        report.declined_offers = [offer.id for offer in declined]
-        if declined:
-            client.decline_offers(declined)
+        _decline(client, report, self.offers.decline_offers())
         report.abandoned = why
 
     # -- step 6: launch -----------------------------------------------------------------------
@@ -681,6 +676,14 @@ class SchedulingManager:
                 queue_id = origin.get(exe.id)
                 execution_id = None if queue_id is not None else exe.id
         return LaunchedTask(task.id, task.kind, task.resources, queue_id, execution_id)
+
+
+def _decline(
+    client: SchedulingClient, report: CycleReport, declined: Sequence[ResourceOffer]
+) -> None:
+    report.declined_offers = [offer.id for offer in declined]
+    if declined:
+        client.decline_offers(declined)
 
 
 def _unscheduled(entry: QueueEntry, reason: ReasonCode, detail: str) -> Unscheduled:
