@@ -2,10 +2,10 @@
 
 The cycle's steps are timed from outside: for the duration of one cycle, the methods that
 implement them are wrapped with timers (the scheduling core itself never reads a clock).
-Times are CPU seconds of the cycle's thread and exclusive — a step's figure does not include the steps it calls
-(placement is inside the queue pass, execution creation inside the commit step) — so the rows
-add up to the cycle. Each wrapped call costs about a microsecond more, which shows as a
-slightly longer cycle than `python -m benchmarks` reports.
+Times are CPU seconds of the cycle's thread and exclusive — a step's figure does not include
+the steps it calls (placement is inside the queue pass, execution creation inside the commit
+step) — so the rows add up to the cycle. Each wrapped call costs about a microsecond more,
+which shows as a slightly longer cycle than `python -m benchmarks` reports.
 
 Besides the table, it prints the rate at which the queue pass decides entries (checks plus
 placement, the decisions themselves) next to the whole cycle's rate (which also creates the

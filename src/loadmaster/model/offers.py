@@ -95,10 +95,11 @@ class AgentResources:
 
         The recompute between the two only raises the watermarks to the level of the offers
         still held plus the tasks, which never exceeds the level the last refresh already
-        raised them to while every amount of the offers held is ≥ 0 (the held ones are a subset
-        of the refreshed ones); rounding is monotone and idempotent, so it changes nothing then and is
-        skipped — one recompute per agent and cycle fewer, at 10,000 agents a measurable part
-        of the cycle. Offers with a negative or NaN amount get it, as before."""
+        raised them to while every amount of the offers held is ≥ 0 (the held ones are a
+        subset of the refreshed ones); rounding is monotone and idempotent, so it changes
+        nothing then and is skipped — one recompute per agent and cycle fewer, at 10,000
+        agents a measurable part of the cycle. Offers with a negative or NaN amount get it,
+        as before."""
         allocated = self._take(requested, when) if requested is not None else []
         declined = list(self._offers.values())
         if requested is not None and not _only_non_negative([*allocated, *declined]):
