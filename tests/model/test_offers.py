@@ -506,7 +506,7 @@ def _state(book: OfferBook) -> list[tuple[object, ...]]:
     ]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=1000, deadline=None)
 @given(_books())
 def test_settle_is_allocate_then_decline(drawn: tuple[list, int]) -> None:  # type: ignore[type-arg]
     """Same allocations, same declined offers in the same order, same resource levels after."""
@@ -519,4 +519,31 @@ def test_settle_is_allocate_then_decline(drawn: tuple[list, int]) -> None:  # ty
     settled, settled_declined = two.settle(requests, when)
     assert settled == allocated
     assert settled_declined == declined
+    assert _state(two) == _state(one)
+
+
+def test_settle_runs_the_recompute_between_when_an_agent_total_applies() -> None:
+    """Offers above the agent's total make the refresh limit the watermark to the total,
+    which drops the names the total lacks; an offer still held after the allocation puts such
+    a name back at 0.0, so the recompute between allocating and declining changes the
+    watermark and must not be skipped (found by the property test above)."""
+
+    def build() -> OfferBook:
+        book = OfferBook()
+        book.agent("a1").set_total(Resources.of(cpus=8.0, mem=64.0))
+        book.add_new_offers(
+            [
+                offer("aged", 20.0, received=at(0)),
+                offer("fresh", 1.0, received=at(40), licenses=0.0),
+            ]
+        )
+        book.refresh_agent_resources([], at(40))
+        return book
+
+    one, two = build(), build()
+    requests = {"a1": cpus(1.0)}
+    one.allocate_offers(requests, at(45))
+    one.decline_offers()
+    two.settle(requests, at(45))
+    assert "licenses" in one.agent("a1").watermark
     assert _state(two) == _state(one)

@@ -96,13 +96,17 @@ class AgentResources:
         The recompute between the two only raises the watermarks to the level of the offers
         still held plus the tasks, which never exceeds the level the last refresh already
         raised them to while every amount of the offers held is ≥ 0 (the held ones are a
-        subset of the refreshed ones); rounding is monotone and idempotent, so it changes
-        nothing then and is skipped — one recompute per agent and cycle fewer, at 10,000
-        agents a measurable part of the cycle. Offers with a negative or NaN amount get it,
-        as before."""
+        subset of the refreshed ones) and no agent total applies; rounding is monotone and
+        idempotent, so it changes nothing then and is skipped — one recompute per agent and
+        cycle fewer, at 10,000 agents a measurable part of the cycle. With a total it runs as
+        before: limiting to the total drops names the total lacks, which raising the level
+        puts back (a property test found that case); so it does with a negative or NaN
+        amount."""
         allocated = self._take(requested, when) if requested is not None else []
         declined = list(self._offers.values())
-        if requested is not None and not _only_non_negative([*allocated, *declined]):
+        if requested is not None and (
+            self.total is not None or not _only_non_negative([*allocated, *declined])
+        ):
             self._recompute()
         self._offers.clear()
         self._recompute()
