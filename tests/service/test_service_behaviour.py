@@ -5,18 +5,22 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
 from tests.service.inprocess import config_for, job_type, service_in_process
 
+from loadmaster.cluster.local import LocalBackend
 from loadmaster.model.executions import ExecutionStatus
 from loadmaster.model.nodes import NodeState
+from loadmaster.model.tasks import Task
 from loadmaster.scheduling.ports import StoreUnavailable
 from loadmaster.service.config import parse_config
-from loadmaster.store.records import JobStatus
+from loadmaster.store.executions import ExecutionRepository
+from loadmaster.store.records import JobStatus, TaskLaunch
 from loadmaster.store.sql import SqlStore
 
 TWO_AGENTS = [
@@ -227,3 +231,69 @@ def test_backfill_policy_lets_short_work_use_a_draining_node(tmp_path: Path, pol
             assert short.started < big.started  # it ran in the hole before the big one
         else:
             assert short.started >= big.started  # the reserved node took nothing new
+
+
+class _LaunchSpy:
+    """Every journal write of launches, and every task the backend was asked to run, with
+    which job tasks had been journaled by then."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, fail_batches: int = 0) -> None:
+        self.writes: list[set[str | None]] = []  # the agents of each write's launches
+        self.journaled: set[str] = set()
+        self.unjournaled_sent: list[str] = []
+        self.fail_batches = fail_batches
+        record = ExecutionRepository.record_task_launches
+        send = LocalBackend.combine_offers
+        spy = self
+
+        def recording(repo: ExecutionRepository, launches: Sequence[TaskLaunch]) -> None:
+            if len(launches) > 1 and spy.fail_batches:
+                spy.fail_batches -= 1
+                raise StoreUnavailable("the journal is down")
+            record(repo, launches)
+            if launches:
+                spy.writes.append({launch.agent_id for launch in launches})
+                spy.journaled.update(launch.task_id for launch in launches)
+
+        def sending(backend: LocalBackend, offers: Sequence[Any], tasks: Sequence[Task]) -> None:
+            spy.unjournaled_sent += [
+                t.id for t in tasks if t.is_job_task and t.id not in spy.journaled
+            ]
+            send(backend, offers, tasks)
+
+        monkeypatch.setattr(ExecutionRepository, "record_task_launches", recording)
+        monkeypatch.setattr(LocalBackend, "combine_offers", sending)
+
+
+def test_a_cycle_journals_all_its_launches_in_one_write_before_sending_any(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spy = _LaunchSpy(monkeypatch)
+    with service_in_process(config_for(tmp_path, TWO_AGENTS)) as h:
+        nodes = h.service.runtime.nodes
+        h.step_until(
+            lambda: all(
+                (n := nodes.by_hostname(name)) is not None and n.state is NodeState.READY
+                for name in ("alpha", "beta")
+            )
+        )
+        # all eight fit at once (four per node), so one cycle launches on both nodes
+        quick = job_type("quick", "pass", resources={"cpus": 0.25, "mem": 64})
+        ids = h.submit({"job_types": [quick], "jobs": [{"job_type": "quick", "count": 8}]})
+        h.step_until(lambda: h.all_ended(ids), timeout=40)
+        assert {j.status for j in h.jobs(ids)} == {JobStatus.COMPLETED}
+    assert any(len(agents) == 2 for agents in spy.writes)  # both nodes' launches, one write
+    assert spy.unjournaled_sent == []
+
+
+def test_when_the_batch_cannot_be_journaled_each_node_journals_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spy = _LaunchSpy(monkeypatch, fail_batches=1)
+    with service_in_process(config_for(tmp_path, TWO_AGENTS)) as h:
+        quick = job_type("quick", "pass", resources={"cpus": 0.25, "mem": 64})
+        ids = h.submit({"job_types": [quick], "jobs": [{"job_type": "quick", "count": 8}]})
+        h.step_until(lambda: h.all_ended(ids), timeout=40)
+        assert {j.status for j in h.jobs(ids)} == {JobStatus.COMPLETED}
+        assert spy.fail_batches == 0  # the failure happened
+    assert spy.unjournaled_sent == []

@@ -54,6 +54,7 @@ from loadmaster.scheduling.placement import (
 )
 from loadmaster.scheduling.ports import (
     Placement,
+    PreparesLaunches,
     QueueQuery,
     SchedulingClient,
     SchedulingStore,
@@ -646,6 +647,14 @@ class SchedulingManager:
         for node in nodes.values():
             node.start_job_exe_tasks()
         self.tasks.launch_tasks((t for n in nodes.values() for t in n.allocated_tasks), when)
+        if isinstance(client, PreparesLaunches):
+            client.prepare_launches(
+                [
+                    (n.allocated_offers, n.allocated_tasks)
+                    for n in nodes.values()
+                    if n.allocated_offers
+                ]
+            )
         origin = {s.execution_id: s.queue_id for s in report.scheduled}
         for node in nodes.values():
             if not node.allocated_offers:

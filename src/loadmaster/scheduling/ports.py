@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from loadmaster.model.offers import ResourceOffer
 from loadmaster.model.queue import QueueEntry, QueueMode
@@ -29,6 +29,17 @@ class SchedulingClient(Protocol):
         ...
 
     def decline_offers(self, offers: Sequence[ResourceOffer]) -> None: ...
+
+
+@runtime_checkable
+class PreparesLaunches(Protocol):
+    """A client that wants to see all of a cycle's launches before the first one: the cycle
+    calls `prepare_launches` once with every node's (offers, tasks), then `combine_offers` per
+    node as always (a service journals them all in one transaction instead of one per node)."""
+
+    def prepare_launches(
+        self, launches: Sequence[tuple[Sequence[ResourceOffer], Sequence[Task]]]
+    ) -> None: ...
 
 
 @dataclass(slots=True, frozen=True)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -68,22 +68,34 @@ def last_exit_code(exe: RunningJobExecution) -> int | None:
 
 @dataclass(slots=True)
 class JournalingClient:
-    """The cycle's cluster client: job-task launches are written to the store first."""
+    """The cycle's cluster client: job-task launches are written to the store first.
+
+    A cycle hands over all its launches first (`prepare_launches`): they are journaled in one
+    transaction — at 10,000 nodes one commit instead of one per node — before any is sent. If
+    that write fails, nothing was journaled and each node's `combine_offers` journals its own
+    launches as it would without the batch (and, failing too, gives its tasks up as lost)."""
 
     backend: ClusterBackend
     service: SchedulerService
+    _journaled: set[str] = field(default_factory=set)  # task ids of this cycle's batch
 
     def framework_id(self) -> str | None:
         return self.backend.framework_id()
 
+    def prepare_launches(
+        self, launches: Sequence[tuple[Sequence[ResourceOffer], Sequence[Task]]]
+    ) -> None:
+        self._journaled = set()
+        batch = [launch for _, tasks in launches for launch in self._launches(tasks)]
+        try:
+            self.service.store.executions.record_task_launches(batch)
+        except StoreUnavailable:
+            return  # journaled node by node below, as without a batch
+        self._journaled = {launch.task_id for launch in batch}
+
     def combine_offers(self, offers: Sequence[ResourceOffer], tasks: Sequence[Task]) -> None:
-        launches = []
-        for task in tasks:
-            exe = self.service.runtime.executions.for_task(task.id)
-            if exe is not None and task.launched is not None:
-                launches.append(
-                    TaskLaunch(exe.id, task.id, task.kind, task.agent_id, task.launched)
-                )
+        journaled = self._journaled
+        launches = self._launches(t for t in tasks if t.id not in journaled)
         try:
             self.service.store.executions.record_task_launches(launches)
         except StoreUnavailable:
@@ -92,6 +104,18 @@ class JournalingClient:
             self.service.lose_tasks(tasks)
             raise
         self.backend.combine_offers(offers, tasks)
+
+    def _launches(self, tasks: Iterable[Task]) -> list[TaskLaunch]:
+        """The journal rows of the job tasks among `tasks` (other tasks are not journaled)."""
+        executions = self.service.runtime.executions
+        launches = []
+        for task in tasks:
+            exe = executions.for_task(task.id)
+            if exe is not None and task.launched is not None:
+                launches.append(
+                    TaskLaunch(exe.id, task.id, task.kind, task.agent_id, task.launched)
+                )
+        return launches
 
     def decline_offers(self, offers: Sequence[ResourceOffer]) -> None:
         self.backend.decline_offers(offers)

@@ -37,7 +37,7 @@ from loadmaster.store.records import (
 from loadmaster.store.rows import chunks, execution_of, job_of, task_of
 from loadmaster.store.schema import job_execution_tasks, job_executions, job_types, jobs
 
-_UPDATE_CHUNK = 10_000  # status updates per statement of `record_task_updates`
+_UPDATE_CHUNK = 10_000  # rows per statement of `record_task_launches` and `record_task_updates`
 _TASK_UPDATE = (
     update(job_execution_tasks)
     .where(
@@ -141,25 +141,17 @@ class ExecutionRepository:
         return self._db.read(lambda c: _executions(c, stmt))
 
     def record_task_launches(self, launches: Sequence[TaskLaunch]) -> None:
-        """A relaunched lost task comes with its new id, so every launch is a new row."""
+        """A relaunched lost task comes with its new id, so every launch is a new row. One
+        transaction; the rows are built a chunk at a time (a cycle may launch 100,000s)."""
         if not launches:
             return
-        rows = [
-            {
-                "execution_id": launch.execution_id,
-                "task_id": launch.task_id,
-                "kind": launch.kind,
-                "agent_id": launch.agent_id,
-                "status": None,
-                "exit_code": None,
-                "launched": launch.launched,
-                "started": None,
-                "ended": None,
-                "last_status_update": launch.launched,
-            }
-            for launch in launches
-        ]
-        self._db.write(lambda c: insert_rows(c, job_execution_tasks, rows))
+
+        def write(connection: Connection) -> None:
+            for start in range(0, len(launches), _UPDATE_CHUNK):
+                part = launches[start : start + _UPDATE_CHUNK]
+                insert_rows(connection, job_execution_tasks, [_launch_row(x) for x in part])
+
+        self._db.write(write)
 
     def record_task_updates(self, updates: Sequence[TaskStatusUpdate]) -> None:
         """Applied in the order given, so RUNNING then FINISHED of one task in one batch ends
@@ -192,6 +184,21 @@ class ExecutionRepository:
         return self._db.write(
             lambda c: _finish(c, execution_id, status, when, error, exit_code, requeue)
         )
+
+
+def _launch_row(launch: TaskLaunch) -> dict[str, Any]:
+    return {
+        "execution_id": launch.execution_id,
+        "task_id": launch.task_id,
+        "kind": launch.kind,
+        "agent_id": launch.agent_id,
+        "status": None,
+        "exit_code": None,
+        "launched": launch.launched,
+        "started": None,
+        "ended": None,
+        "last_status_update": launch.launched,
+    }
 
 
 def _finish(
