@@ -263,9 +263,11 @@ def test_serve_on_dask_retries_the_work_of_a_killed_worker(tmp_path: Path) -> No
         deployment = dask_deployment(tmp_path, cluster.address)
         with running_daemon(deployment):
             ids = deployment.submit(workload)
-            wait_until(lambda: _running_main_on(deployment, victim) >= 1, timeout=30)
+            # generous: on a loaded machine the daemon, three workers and their runners share
+            # the cores, and the first main step on the victim can take a while to start
+            wait_until(lambda: _running_main_on(deployment, victim) >= 1, timeout=90)
             cluster.kill_worker("e2e-b")
-            ended = deployment.wait_all_ended(ids, timeout=60)
+            ended = deployment.wait_all_ended(ids, timeout=120)
         with SqlStore.open(deployment.db_url) as store:
             executions = {i: store.executions.for_job(i) for i in ids}
     finally:
