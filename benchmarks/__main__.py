@@ -21,6 +21,7 @@ from collections.abc import Sequence
 
 from benchmarks.cycle_bench import Measurement, measure, parse, queue_prefix
 from benchmarks.generator import Size, generate
+from benchmarks.tables import text_table
 
 SIZES: dict[str, Size] = {
     "small": Size("small", 100, 20, 500),
@@ -54,21 +55,6 @@ def _ms(seconds: float) -> str:
 
 def _rate(value: float) -> str:
     return f"{value:,.0f}/s"
-
-
-def _table(rows: Sequence[Sequence[str]]) -> str:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = []
-    for n, row in enumerate(rows):
-        lines.append(
-            "  ".join(
-                cell.ljust(w) if i == 0 else cell.rjust(w)
-                for i, (cell, w) in enumerate(zip(row, widths, strict=True))
-            )
-        )
-        if n == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    return "\n".join(lines)
 
 
 def run_size(size: Size, args: argparse.Namespace) -> None:
@@ -109,7 +95,7 @@ def run_size(size: Size, args: argparse.Namespace) -> None:
     if reference is not None:
         rows.append(_row("reference", reference))
         ratio = reference.median / fast.median
-        print(_table(rows))
+        print(text_table(rows))
         print(f"fast vs reference: {ratio:,.1f}x the throughput (same cycle, same decisions)")
         return
     assert sampled is not None and estimated_seconds is not None
@@ -131,7 +117,7 @@ def run_size(size: Size, args: argparse.Namespace) -> None:
             "-",
         ]
     )
-    print(_table(rows))
+    print(text_table(rows))
     print(
         f"reference measured on the first {sampled.queue_entries:,} entries only; its whole-queue "
         f"time is extrapolated linearly in entries (an estimate). Ratios: "
@@ -177,7 +163,7 @@ def run_scaling(args: argparse.Namespace) -> None:
             )
             previous = m.median
         print(f"\n### doubling {dimension}")
-        print(_table(rows))
+        print(text_table(rows))
 
 
 def main(argv: Sequence[str] | None = None) -> None:

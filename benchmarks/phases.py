@@ -25,6 +25,7 @@ from typing import Any
 from benchmarks.__main__ import SIZES
 from benchmarks.cycle_bench import decided, parse
 from benchmarks.generator import generate
+from benchmarks.tables import text_table
 from loadmaster.model.execution_registry import JobExecutionManager
 from loadmaster.plan.builder import RecordingClient, build_state
 from loadmaster.scheduling.engines import placement_engine
@@ -115,8 +116,6 @@ def breakdown(snapshot: dict[str, Any]) -> Breakdown:
 
 
 def _print(name: str, label: str, result: Breakdown) -> None:
-    from benchmarks.__main__ import _table
-
     print(f"\n## {name}: {label}")
     rows = [["step", "cpu", "share", "calls", "µs per decided entry"]]
     for step, seconds, calls in result.steps:
@@ -130,7 +129,7 @@ def _print(name: str, label: str, result: Breakdown) -> None:
             ]
         )
     rows.append(["whole cycle", f"{result.total * 1000:,.1f} ms", "100%", "-", ""])
-    print(_table(rows))
+    print(text_table(rows))
     queue_pass = result.seconds(QUEUE_PASS)
     print(
         f"decided: {result.decided:,} entries; whole cycle {result.decided / result.total:,.0f}/s;"

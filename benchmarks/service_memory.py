@@ -47,6 +47,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from benchmarks.tables import text_table
+
 if TYPE_CHECKING:
     from loadmaster.cluster.protocol import AgentInfo
     from loadmaster.model.tasks import Task
@@ -410,20 +412,7 @@ def _short(filename: str) -> str:
 
 # -- output ------------------------------------------------------------------------------------
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    line = "  ".join(
-        f"{h:<{w}}" if i == 0 else f"{h:>{w}}"
-        for i, (h, w) in enumerate(zip(headers, widths, strict=True))
-    )
-    out = [line, "  ".join("-" * w for w in widths)]
-    for row in rows:
-        out.append(
-            "  ".join(
-                f"{c:<{w}}" if i == 0 else f"{c:>{w}}"
-                for i, (c, w) in enumerate(zip(row, widths, strict=True))
-            )
-        )
-    return out
+    return text_table([headers, *rows]).splitlines()
 
 
 def render(options: Options, results: Sequence[ConfigResult]) -> str:

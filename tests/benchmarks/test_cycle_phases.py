@@ -1,5 +1,5 @@
-"""The phase breakdown of a cycle: every step of a cycle that did work is measured, the rows
-add up to the cycle, and the timers are gone afterwards."""
+"""The phase breakdown of a cycle: every step of a cycle that did work is measured, nested
+steps are not counted twice, and the timers are gone afterwards."""
 
 from __future__ import annotations
 
@@ -30,10 +30,11 @@ def test_every_step_is_timed_and_the_rows_add_up() -> None:
     assert calls["commit: execution creation"] == placed
     for label, _, _ in STEPS:
         assert calls[label] >= 1, label
-    assert all(
-        seconds >= 0.0 for label, seconds, _ in result.steps if not label.startswith("other")
-    )
-    assert abs(sum(s for _, s, _ in result.steps) - result.total) < 1e-9
+    timed = [seconds for label, seconds, _ in result.steps if not label.startswith("other")]
+    assert all(seconds >= 0.0 for seconds in timed)
+    # exclusive: a step nested in another (placement in the queue pass) is not counted twice,
+    # so the timed steps together never exceed the cycle they ran in
+    assert sum(timed) <= result.total + 1e-6
 
 
 def test_the_wrappers_are_removed_afterwards() -> None:

@@ -147,8 +147,7 @@ class ExecutionRepository:
             return
 
         def write(connection: Connection) -> None:
-            for start in range(0, len(launches), _UPDATE_CHUNK):
-                part = launches[start : start + _UPDATE_CHUNK]
+            for part in chunks(launches, _UPDATE_CHUNK):
                 insert_rows(connection, job_execution_tasks, [_launch_row(x) for x in part])
 
         self._db.write(write)
@@ -162,8 +161,7 @@ class ExecutionRepository:
         def write(connection: Connection) -> None:
             # one transaction, parameters built a chunk at a time: a turn of a full cluster
             # records close to a million updates, whose parameters at once cost ~0.5 GiB
-            for start in range(0, len(updates), _UPDATE_CHUNK):
-                part = updates[start : start + _UPDATE_CHUNK]
+            for part in chunks(updates, _UPDATE_CHUNK):
                 connection.execute(_TASK_UPDATE, [_update_params(u) for u in part])
 
         self._db.write(write)
