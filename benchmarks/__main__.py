@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from benchmarks.cycle_bench import Measurement, measure, parse, queue_prefix
 from benchmarks.generator import Size, generate
 from benchmarks.tables import text_table
+from loadmaster.scheduling.fast_rows import compiled_rereads
 
 SIZES: dict[str, Size] = {
     "small": Size("small", 100, 20, 500),
@@ -197,8 +198,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     unknown = [s for s in wanted if s not in SIZES and s != "scaling"]
     if unknown:
         parser.error(f"unknown sizes: {', '.join(unknown)}")
+    rereads = "compiled" if compiled_rereads() is not None else "Python (not built)"
     print(
-        f"# loadmaster cycle benchmark (seed {args.seed}, {args.repeat} run(s) each, Python {platform.python_version()}, {platform.machine()})"
+        f"# loadmaster cycle benchmark (seed {args.seed}, {args.repeat} run(s) each, Python {platform.python_version()}, {platform.machine()}; fast engine key re-reads: {rereads})"
     )
     for name in wanted:
         if name == "scaling":

@@ -1,7 +1,8 @@
 """The fast placement engine decides exactly as the reference: whole plans compared.
 
 Safety property: for every snapshot, `plan_from_text(text, FastPlacement())` is the same JSON
-document as with `ReferencePlacement()` (only the `engine` field names the engine). The
+document as with `ReferencePlacement()` (only the `engine` field names the engine), both with
+the compiled re-reader (where the package was built with it) and with keys re-read in Python. The
 snapshots are built to hit the places where a faster search could diverge: ties between
 nodes and between scores, exact fits, float amounts that do not add up exactly (0.1, 1/3),
 names missing from a node or from a request, whole and fractional GPUs, a custom resource,
@@ -269,7 +270,7 @@ def _plan(text: str, engine: PlacementEngine, taken_gpus: dict[int, int] | None 
 def _assert_same(snapshot: dict[str, Any], taken_gpus: dict[int, int] | None = None) -> None:
     text = json.dumps(snapshot)
     expected = _plan(text, ReferencePlacement(), taken_gpus)
-    assert _plan(text, FastPlacement(), taken_gpus) == expected
+    assert _plan(text, FastPlacement(compiled=False), taken_gpus) == expected
     assert _plan(text, placement_engine("fast"), taken_gpus) == expected
 
 
@@ -302,11 +303,14 @@ def test_fast_plan_is_the_reference_plan_on_roomy_clusters(snapshot: dict[str, A
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(snapshots(max_nodes=20, max_queue=80, roomy=True), st.sampled_from([0, 1, 3]))
 def test_vectorized_refresh_matches(snapshot: dict[str, Any], patch_limit: int) -> None:
-    """Force the vectorized refresh of changed rows (normally only for many rows at once)."""
+    """Force the vectorized refresh of changed rows (normally only for many rows at once; the
+    compiled re-reader has no such switch)."""
     saved = fast_rows._PATCH_LIMIT
     fast_rows._PATCH_LIMIT = patch_limit
     try:
-        _assert_same(snapshot)
+        text = json.dumps(snapshot)
+        expected = _plan(text, ReferencePlacement(), None)
+        assert _plan(text, FastPlacement(compiled=False), None) == expected
     finally:
         fast_rows._PATCH_LIMIT = saved
 
@@ -431,10 +435,11 @@ def test_same_decisions_for_any_amounts(
     specs, job_types, entries = case
     expected = _decisions(ReferencePlacement(), specs, job_types, entries)
     assert _decisions(FastPlacement(), specs, job_types, entries) == expected
+    assert _decisions(FastPlacement(compiled=False), specs, job_types, entries) == expected
     saved = fast_rows._PATCH_LIMIT
     fast_rows._PATCH_LIMIT = 0  # every refresh vectorized
     try:
-        assert _decisions(FastPlacement(), specs, job_types, entries) == expected
+        assert _decisions(FastPlacement(compiled=False), specs, job_types, entries) == expected
     finally:
         fast_rows._PATCH_LIMIT = saved
 
@@ -465,3 +470,4 @@ def test_twins_are_scored_once_and_exactly() -> None:
     ]
     expected = _decisions(ReferencePlacement(), specs, job_types, entries)
     assert _decisions(FastPlacement(), specs, job_types, entries) == expected
+    assert _decisions(FastPlacement(compiled=False), specs, job_types, entries) == expected

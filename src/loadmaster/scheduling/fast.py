@@ -37,13 +37,20 @@ from __future__ import annotations
 
 from bisect import bisect_right, insort
 from collections.abc import Sequence
+from types import ModuleType
 
 import numpy as np
 
 from loadmaster.model.tasks import Task
 from loadmaster.resources import Resources
 from loadmaster.scheduling.fast_index import JobTypeIndex
-from loadmaster.scheduling.fast_rows import NO_NODE, Liveness, NodeRows, Ranking
+from loadmaster.scheduling.fast_rows import (
+    NO_NODE,
+    Liveness,
+    NodeRows,
+    Ranking,
+    compiled_rereads,
+)
 from loadmaster.scheduling.placement import Decision, Outcome, PlacementSession
 from loadmaster.scheduling.queued import QueuedJobExecution
 from loadmaster.scheduling.scheduling_node import SchedulingNode
@@ -89,7 +96,10 @@ class FastSession:
     )
 
     def __init__(
-        self, nodes: Sequence[SchedulingNode], job_type_resources: Sequence[Resources]
+        self,
+        nodes: Sequence[SchedulingNode],
+        job_type_resources: Sequence[Resources],
+        compiled: ModuleType | None = None,
     ) -> None:
         # the reference keys its nodes by id: a repeated id keeps its first place, last object
         self._nodes: list[SchedulingNode] = list({n.node_id: n for n in nodes}.values())
@@ -116,6 +126,8 @@ class FastSession:
         )
         rows.nonnegative = not any(v < 0.0 for r in remaining for _, v in r.items())
         rows.group_twins()
+        if compiled is not None:
+            rows.compile(compiled)
         self._scheduling_rows = rows
         self._queued_priorities = [
             sorted(q.priority for q in n.allocated_queued_job_exes) for n in self._nodes
@@ -279,14 +291,31 @@ def _takes_only(resources: Resources) -> bool:
 
 
 class FastPlacement:
-    """Selected with `placement_engine("fast")`; decides exactly as `ReferencePlacement`."""
+    """Selected with `placement_engine("fast")`; decides exactly as `ReferencePlacement`.
+
+    `compiled`: re-read keys with the compiled re-reader (True: it must be there), in Python
+    (False), or with it where the package was built with it (None, the default)."""
 
     name = "fast"
+
+    def __init__(self, compiled: bool | None = None) -> None:
+        found = None if compiled is False else compiled_rereads()
+        if compiled and found is None:
+            raise RuntimeError(
+                "the compiled re-reader (loadmaster.scheduling._rereads) is not built: "
+                "install loadmaster where a C compiler is available"
+            )
+        self._compiled = found
+
+    @property
+    def compiled(self) -> bool:
+        """True if this engine's sessions re-read keys with the compiled re-reader."""
+        return self._compiled is not None
 
     def start(
         self, nodes: Sequence[SchedulingNode], job_type_resources: Sequence[Resources]
     ) -> PlacementSession:
-        return FastSession(nodes, job_type_resources)
+        return FastSession(nodes, job_type_resources, self._compiled)
 
     def rank_system_task(
         self,

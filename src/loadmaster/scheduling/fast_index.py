@@ -43,6 +43,7 @@ class JobTypeIndex:
     """Per resource name, the job-type thresholds in order and the prefix bit sets."""
 
     __slots__ = (
+        "_matrices",
         "_np_prefix",
         "_np_thresholds",
         "_prefix",
@@ -78,6 +79,20 @@ class JobTypeIndex:
             self._prefix.append(prefix)
             self._np_thresholds.append(np.array(thresholds, dtype=np.float64))
             self._np_prefix.append(table)
+        self._matrices: tuple[FloatArray, npt.NDArray[np.uint64]] | None = None
+
+    def matrices(self) -> tuple[FloatArray, npt.NDArray[np.uint64]]:
+        """The sorted thresholds (names × job types) and prefix bit sets (names × (job types
+        + 1) × words) as two contiguous arrays, for the compiled re-reader."""
+        if self._matrices is None:
+            words = max(1, -(-self.count // _WORD))
+            width = len(self.names)
+            thresholds = np.array(self._np_thresholds, dtype=np.float64).reshape(width, self.count)
+            prefix = np.array(self._np_prefix, dtype=np.uint64).reshape(
+                width, self.count + 1, words
+            )
+            self._matrices = (np.ascontiguousarray(thresholds), np.ascontiguousarray(prefix))
+        return self._matrices
 
     def row(self, x: Resources) -> tuple[float | None, ...]:
         """X aligned with `names`; None where X lacks the name."""

@@ -1,0 +1,160 @@
+"""The compiled re-reader computes exactly the keys the Python re-read computes.
+
+Whole plans are compared in test_fast_equivalence.py; here the re-reader is driven directly,
+over more nodes than a plan test uses (its best key is kept per block of 64 nodes, so several
+blocks must be in play) and over amounts no snapshot may carry: -0.0, NaN, ±inf, negative
+basis amounts, names missing from a node or from a request.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from array import array
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from loadmaster.resources import Resources
+from loadmaster.scheduling.fast_index import JobTypeIndex
+from loadmaster.scheduling.fast_rows import NO_NODE, Liveness, NodeRows, Ranking, compiled_rereads
+
+COMPILED = compiled_rereads()
+needs_compiled = pytest.mark.skipif(COMPILED is None, reason="built without a C compiler")
+
+NAMES = ["cpus", "mem", "gpus", "licenses"]
+REQUEST = [0.0, -0.0, 0.5, 1.0, 2.0, 1 / 3, 0.1, math.nan, math.inf]
+FIT = [0.0, -0.0, 0.5, 1.0, 2.0, 3.0, 1 / 3, 0.3, math.nan, math.inf]
+BASIS = [*FIT, -1.0, -math.inf, -0.5]
+TYPE_AMOUNTS = [0.0, -0.0, 0.5, 1.0, 2.0, 1 / 3, math.nan, -1.0, math.inf, -math.inf]
+
+
+def test_the_build_has_the_compiled_re_reader_where_it_is_required() -> None:
+    """CI builds the package with a C compiler and sets LOADMASTER_REQUIRE_COMPILED=1: a build
+    that silently fell back to Python re-reads would not be measured as the compiled one."""
+    if os.environ.get("LOADMASTER_REQUIRE_COMPILED") == "1":
+        assert COMPILED is not None
+    else:
+        pytest.skip("LOADMASTER_REQUIRE_COMPILED is not set")
+
+
+def _bag(draw: st.DrawFn, amounts: list[float]) -> Resources:
+    names = draw(st.lists(st.sampled_from(NAMES), unique=True, max_size=len(NAMES)))
+    return Resources({name: draw(st.sampled_from(amounts)) for name in names})
+
+
+@st.composite
+def cases(draw: st.DrawFn) -> dict[str, Any]:
+    job_types = [_bag(draw, TYPE_AMOUNTS) for _ in range(draw(st.integers(0, 70)))]
+    # one type names every resource, so that every request name is a column the re-reader
+    # checks (a name outside the index keeps a ranking on the Python path)
+    job_types.append(Resources({name: draw(st.sampled_from(TYPE_AMOUNTS)) for name in NAMES}))
+    size = draw(st.integers(1, 300))
+    fits = [_bag(draw, FIT) for _ in range(draw(st.integers(1, 6)))]
+    bases = [_bag(draw, BASIS) for _ in range(draw(st.integers(1, 6)))]
+    rows = [(draw(st.sampled_from(fits)), draw(st.sampled_from(bases))) for _ in range(size)]
+    request = _bag(draw, REQUEST)
+    changes = draw(
+        st.lists(
+            st.tuples(st.integers(0, size - 1), st.sampled_from(fits), st.sampled_from(bases)),
+            max_size=40,
+        )
+    )
+    leaving = draw(st.lists(st.integers(0, size - 1), max_size=5))
+    return {
+        "job_types": job_types,
+        "rows": rows,
+        "request": request,
+        "changes": changes,
+        "leaving": leaving,
+    }
+
+
+def _rankings(case: dict[str, Any]) -> tuple[NodeRows, Ranking, NodeRows, Ranking]:
+    """The same rows and request twice: once compiled, once read in Python."""
+    assert COMPILED is not None
+    out: list[Any] = []
+    for compiled in (True, False):
+        index = JobTypeIndex(case["job_types"])
+        live = Liveness(len(case["rows"]))
+        fit = [f for f, _ in case["rows"]]
+        rows = NodeRows(index, list(fit), [b for _, b in case["rows"]], live)
+        rows.nonnegative = True  # every FIT amount is >= 0 or NaN
+        if compiled:
+            rows.compile(COMPILED)
+        out += [rows, Ranking(rows, case["request"])]
+    return out[0], out[1], out[2], out[3]
+
+
+@needs_compiled
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cases())
+def test_same_keys_best_and_fitting_as_the_python_re_read(case: dict[str, Any]) -> None:
+    fast_rows, fast, py_rows, py = _rankings(case)
+    assert fast._reader is not None and py._reader is None
+    for i in range(fast_rows.size):
+        assert fast._reader.key(i) == py._key(i)
+    changes: list[tuple[int, Resources, Resources]] = case["changes"]
+    for step, (i, fit, basis) in enumerate(changes):
+        for rows in (fast_rows, py_rows):
+            rows.update(i, fit, basis)
+        if step % 3 == 2 and step < len(case["leaving"]):  # a reservation takes a node out
+            gone = case["leaving"][step]
+            for rows in (fast_rows, py_rows):
+                rows.alive.leave(gone)
+                rows.touch(gone)
+        if step % 2:  # reads between changes, so patches see one or several changed rows
+            fast.sync()
+            py.sync()
+            assert (fast.best, fast.fitting) == (py.best, py.fitting)
+    fast.sync()
+    py.sync()
+    assert list(fast.keys) == list(py.keys)
+    assert (fast.best, fast.fitting) == (py.best, py.fitting)
+    assert fast.best == min(fast.keys, default=NO_NODE)
+    assert fast.fitting == sum(1 for k in fast.keys if k != NO_NODE)
+
+
+def _plain_rows(size: int, width: int) -> Any:
+    assert COMPILED is not None
+    basis = np.zeros((size, width))
+    present = np.zeros((size, width), dtype=np.uint8)
+    return COMPILED.Rows(size, width, basis, present, np.zeros((size, width)), np.ones(size, bool))
+
+
+@needs_compiled
+def test_a_buffer_of_the_wrong_size_is_refused_by_name() -> None:
+    assert COMPILED is not None
+    with pytest.raises(ValueError, match="fit: expected 6 items"):
+        COMPILED.Rows(
+            3, 2, np.zeros((3, 2)), np.zeros((3, 2), np.uint8), np.zeros(5), np.ones(3, bool)
+        )
+    rows = _plain_rows(3, 2)
+    index = np.zeros((2, 4))
+    with pytest.raises(ValueError, match="prefix: expected"):
+        COMPILED.Reader(
+            rows, 4, 1, array("q", [0] * 3), index, np.zeros(3, np.uint64), np.zeros(2),
+            np.zeros(0, np.int64), np.zeros(0),
+        )  # fmt: skip
+
+
+@needs_compiled
+def test_rows_and_nodes_out_of_range_are_refused() -> None:
+    assert COMPILED is not None
+    rows = _plain_rows(3, 1)
+    with pytest.raises(IndexError):
+        rows.write(3, (1.0,), (1.0,))
+    with pytest.raises(ValueError, match="as wide as the index"):
+        rows.write(0, (1.0, 2.0), (1.0,))
+    with pytest.raises(TypeError):
+        rows.write(0, ("x",), (1.0,))
+    reader = COMPILED.Reader(
+        rows, 1, 1, array("q", [NO_NODE] * 3), np.zeros((1, 1)),
+        np.array([[[0]], [[1]]], np.uint64), np.zeros(1), np.zeros(0, np.int64), np.zeros(0),
+    )  # fmt: skip
+    with pytest.raises(IndexError):
+        reader.patch([5], True, NO_NODE, 0)
+    assert reader.patch([0, 1], False, NO_NODE, 0) == (3, 2)  # one type met: keys 1·3 + 0, 1·3 + 1
