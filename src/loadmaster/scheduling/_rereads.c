@@ -8,8 +8,9 @@
  * the same float operations in the same order and the same comparisons, so every key is
  * bit-for-bit the one the Python code computes:
  *
- *   fit:   for each checked name, `have < wanted` fails the node (`have` is -inf where the
- *          node lacks the name);
+ *   fit:   for each checked name, `have < wanted` fails the node; where the node lacks the
+ *          name `have` is 0.0, so that exactly the requests > 0 fail (NaN fails none), which
+ *          is the reference's `is_sufficient_to_meet` for any amounts;
  *   score: per index name, a = x - r (0.0 where the basis lacks the name), then
  *          mask &= prefix[bisect_right(thresholds, a)], and the key is
  *          popcount(mask) * size + i.
@@ -37,7 +38,7 @@ typedef struct {
     Py_ssize_t width;
     double *basis;     /* size x width */
     uint8_t *present;  /* size x width: 0 where the basis lacks the name */
-    double *fit;       /* size x width: -inf where the fit bag lacks the name */
+    double *fit;       /* size x width: 0.0 where the fit bag lacks the name */
     uint8_t *alive;    /* size */
     Py_buffer views[4];
     int held;
@@ -109,7 +110,7 @@ Rows_init(RowsObject *self, PyObject *args, PyObject *kwds)
     return 0;
 }
 
-/* write(i, basis_row, fit_row): basis_row holds a float or None per name, fit_row a float */
+/* write(i, basis_row, fit_row): a float or None (the bag lacks the name) per index name */
 static PyObject *
 Rows_write(RowsObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -147,11 +148,16 @@ Rows_write(RowsObject *self, PyObject *const *args, Py_ssize_t nargs)
             basis[k] = v;
             present[k] = 1;
         }
-        double f = PyFloat_AsDouble(PyTuple_GET_ITEM(fit_row, k));
-        if (f == -1.0 && PyErr_Occurred()) {
-            return NULL;
+        PyObject *have = PyTuple_GET_ITEM(fit_row, k);
+        if (have == Py_None) {
+            fit[k] = 0.0; /* `0.0 < wanted` fails exactly the requests > 0, as a lacking name */
+        } else {
+            double f = PyFloat_AsDouble(have);
+            if (f == -1.0 && PyErr_Occurred()) {
+                return NULL;
+            }
+            fit[k] = f;
         }
-        fit[k] = f;
     }
     Py_RETURN_NONE;
 }
@@ -428,6 +434,34 @@ Reader_patch(ReaderObject *self, PyObject *const *args, Py_ssize_t nargs)
     return Py_BuildValue("Ln", best, fitting);
 }
 
+/* fill() -> (best, fitting): every node's key computed and stored, as a ranking's first pass */
+static PyObject *
+Reader_fill(ReaderObject *self, PyObject *Py_UNUSED(ignored))
+{
+    int64_t *keys = self->keys;
+    Py_ssize_t size = self->rows->size, fitting = 0;
+    int64_t best = NO_NODE;
+    for (Py_ssize_t b = 0; b < self->blocks; b++) {
+        Py_ssize_t end = (b + 1) * BLOCK < size ? (b + 1) * BLOCK : size;
+        int64_t low = NO_NODE;
+        for (Py_ssize_t i = b * BLOCK; i < end; i++) {
+            int64_t key = key_of(self, i);
+            keys[i] = key;
+            if (key != NO_NODE) {
+                fitting += 1;
+                if (key < low) {
+                    low = key;
+                }
+            }
+        }
+        self->block_min[b] = low;
+        if (low < best) {
+            best = low;
+        }
+    }
+    return Py_BuildValue("Ln", best, fitting);
+}
+
 /* key(i): node i's key from its current rows (not stored) */
 static PyObject *
 Reader_key(ReaderObject *self, PyObject *arg)
@@ -446,6 +480,8 @@ Reader_key(ReaderObject *self, PyObject *arg)
 static PyMethodDef Reader_methods[] = {
     {"patch", (PyCFunction)(void (*)(void))Reader_patch, METH_FASTCALL,
      "patch(changed, skip_unfit, best, fitting) -> (best, fitting)"},
+    {"fill", (PyCFunction)Reader_fill, METH_NOARGS,
+     "fill() -> (best, fitting): every node's key, as a ranking's first pass"},
     {"key", (PyCFunction)Reader_key, METH_O, "key(i): node i's key from its current rows"},
     {NULL, NULL, 0, NULL},
 };

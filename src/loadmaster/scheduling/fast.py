@@ -76,6 +76,7 @@ class _Shape:
 
 class FastSession:
     __slots__ = (
+        "_compiled",
         "_exe_priorities",
         "_index",
         "_live",
@@ -126,6 +127,10 @@ class FastSession:
         )
         rows.nonnegative = not any(v < 0.0 for r in remaining for _, v in r.items())
         rows.group_twins()
+        # the compiled re-reader holds job-type bit sets of up to MAX_TYPES bits
+        if compiled is not None and self._index.count > compiled.MAX_TYPES:
+            compiled = None
+        self._compiled = compiled
         if compiled is not None:
             rows.compile(compiled)
         self._scheduling_rows = rows
@@ -185,6 +190,8 @@ class FastSession:
                 self._reservation_available(i, priority, source) for i, source in enumerate(sources)
             ]
             rows = NodeRows(self._index, list(initial), initial, self._live)
+            if self._compiled is not None:
+                rows.compile(self._compiled)
             rows.sources = list(sources)
             rows.pos = len(changes)
             rows.monotone = self._monotone

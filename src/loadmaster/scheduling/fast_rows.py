@@ -202,8 +202,9 @@ class NodeRows:
         present = np.zeros((self.size, width), dtype=np.uint8)
         fit = np.zeros((self.size, width), dtype=np.float64)
         kernel: Rows = compiled.Rows(self.size, width, basis, present, fit, self.alive.array)
-        for i, (basis_row, fit_row) in enumerate(zip(self.basis_rows, self.fit_rows, strict=True)):
-            kernel.write(i, basis_row, fit_row)
+        names = self.index.names
+        for i, (basis_row, bag) in enumerate(zip(self.basis_rows, self.fit, strict=True)):
+            kernel.write(i, basis_row, bag.aligned(names))
         self.compiled = compiled
         self.kernel = kernel
 
@@ -223,10 +224,11 @@ class NodeRows:
     def update_row(self, i: int, fit: Resources, basis_row: tuple[float | None, ...]) -> None:
         """`update` with the basis already aligned with the index's names."""
         self.fit[i] = fit
-        fit_row = self.fit_rows[i] = fit.aligned_or(self.index.names, _NEG_INF)
         self.basis_rows[i] = basis_row
-        if self.kernel is not None:
-            self.kernel.write(i, basis_row, fit_row)
+        if self.kernel is None:
+            self.fit_rows[i] = fit.aligned_or(self.index.names, _NEG_INF)
+        else:  # compiled: `fit_rows` (read by `_key` where `_checks` is set) is not kept
+            self.kernel.write(i, basis_row, fit.aligned(self.index.names))
         self.passive[i] = {}
         self._dirty.append(i)
         self.touch(i)
@@ -324,26 +326,34 @@ class Ranking:
         # With non-negative rows only names asking for more than 0 (or NaN) can fail, and if
         # all of them are job-type names the aligned fit rows answer; otherwise the bag does.
         checked = [(n, v) for n, v in items if not v <= 0.0] if rows.nonnegative else items
+        in_index = all(n in position for n, _ in checked)
         self._checks: tuple[tuple[int, float], ...] | None = None
-        if rows.nonnegative and all(n in position for n, _ in checked):
+        if rows.nonnegative and in_index and rows.kernel is None:
             self._checks = tuple((position[n], v) for n, v in checked)
+        # the compiled fit test reads 0.0 for a lacking name, which is exact for any amounts
+        compiled_checks = tuple((position[n], v) for n, v in checked) if in_index else None
         self._fit_cols = np.array([rows.fit_column(n) for n, _ in checked], dtype=np.intp)
         self._fit_wanted: FloatArray = np.array([v for _, v in checked], dtype=np.float64)
-        first = self._compute(None)
-        self.keys = array("q", first.tobytes())
+        self.keys = array("q", [NO_NODE]) * rows.size
+        self._reader = self._compiled_reader(compiled_checks)
+        if self._reader is not None:
+            self.best, self.fitting = self._reader.fill()
+        else:
+            first = self._compute(None)
+            self.keys = array("q", first.tobytes())
+            self.best = int(first.min()) if rows.size else NO_NODE
+            self.fitting = int(np.count_nonzero(first != NO_NODE))
         self.keys_view: IntArray = np.frombuffer(self.keys, dtype=np.int64)
-        self.best = int(first.min()) if rows.size else NO_NODE
-        self.fitting = int(np.count_nonzero(first != NO_NODE))
         self.pos = len(rows.log)
-        self._reader = self._compiled_reader()
 
-    def _compiled_reader(self) -> Reader | None:
-        """The compiled form of `_key` over the same keys, where the rows are compiled and the
-        fit test is the column form (`_checks`); otherwise re-reads stay in Python."""
+    def _compiled_reader(self, checks: tuple[tuple[int, float], ...] | None) -> Reader | None:
+        """The compiled form of `_key` over `keys`, where the rows are compiled and every name
+        the fit test checks is a column (`checks`); otherwise keys are computed with NumPy and
+        re-read in Python."""
         rows = self._rows
         index = rows.index
         compiled = rows.compiled
-        if compiled is None or self._checks is None or index.count > compiled.MAX_TYPES:
+        if compiled is None or rows.kernel is None or checks is None:
             return None
         thresholds, prefix = index.matrices()
         reader: Reader = compiled.Reader(
@@ -354,8 +364,8 @@ class Ranking:
             thresholds,
             prefix,
             self._r_vector,
-            np.array([k for k, _ in self._checks], dtype=np.int64),
-            np.array([v for _, v in self._checks], dtype=np.float64),
+            np.array([k for k, _ in checks], dtype=np.int64),
+            np.array([v for _, v in checks], dtype=np.float64),
         )
         return reader
 
