@@ -78,6 +78,11 @@ class Resources:
     def as_dict(self) -> dict[str, float]:
         return dict(self._values)
 
+    def mapping(self) -> Mapping[str, float]:
+        """The amounts themselves, not a copy, for readers that must not pay for one (the fast
+        engine's compiled rows read two bags per placement); never to be changed."""
+        return self._values
+
     def aligned(self, names: Sequence[str]) -> tuple[float | None, ...]:
         """The amounts of `names` in that order, None where the bag lacks a name: one row of a
         column-wise table (the fast engine's score tables read many bags this way)."""

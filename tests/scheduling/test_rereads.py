@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import struct
 from array import array
 from typing import Any
 
@@ -129,7 +130,9 @@ def _plain_rows(size: int, width: int) -> Any:
     assert COMPILED is not None
     basis = np.zeros((size, width))
     present = np.zeros((size, width), dtype=np.uint8)
-    return COMPILED.Rows(size, width, basis, present, np.zeros((size, width)), np.ones(size, bool))
+    names = tuple(NAMES[:width])
+    fit = np.zeros((size, width))
+    return COMPILED.Rows(size, width, basis, present, fit, np.ones(size, bool), names)
 
 
 @needs_compiled
@@ -137,8 +140,9 @@ def test_a_buffer_of_the_wrong_size_is_refused_by_name() -> None:
     assert COMPILED is not None
     with pytest.raises(ValueError, match="fit: expected 6 items"):
         COMPILED.Rows(
-            3, 2, np.zeros((3, 2)), np.zeros((3, 2), np.uint8), np.zeros(5), np.ones(3, bool)
-        )
+            3, 2, np.zeros((3, 2)), np.zeros((3, 2), np.uint8), np.zeros(5), np.ones(3, bool),
+            ("cpus", "mem"),
+        )  # fmt: skip
     rows = _plain_rows(3, 2)
     index = np.zeros((2, 4))
     with pytest.raises(ValueError, match="prefix: expected"):
@@ -165,3 +169,44 @@ def test_rows_and_nodes_out_of_range_are_refused() -> None:
     with pytest.raises(IndexError):
         reader.patch([5], True, NO_NODE, 0)
     assert reader.patch([0, 1], False, NO_NODE, 0) == (3, 2)  # one type met: keys 1·3 + 0, 1·3 + 1
+
+
+def _bits(row: tuple[float | None, ...]) -> list[bytes | None]:
+    """A row compared bit for bit (-0.0 is not 0.0 here; NaN equals NaN)."""
+    return [None if x is None else struct.pack("<d", x) for x in row]
+
+
+@needs_compiled
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_accept_writes_the_rows_the_python_form_computes(data: st.DataObject) -> None:
+    """`Rows.accept` is `_accepted`'s Python basis (w − allocated, None where w lacks the name)
+    and the remaining bag aligned (0.0 where it lacks a name), bit for bit."""
+    assert COMPILED is not None
+    names = tuple(NAMES)
+    without_row = tuple(
+        data.draw(st.one_of(st.none(), st.sampled_from(BASIS)), f"w_{n}") for n in names
+    )
+    allocated = data.draw(
+        st.builds(dict, st.dictionaries(st.sampled_from(NAMES), st.sampled_from(BASIS)))
+    )
+    remaining = data.draw(
+        st.builds(dict, st.dictionaries(st.sampled_from(NAMES), st.sampled_from(BASIS)))
+    )
+    size, i = 3, data.draw(st.integers(0, 2))
+    basis = np.zeros((size, len(names)))
+    present = np.zeros((size, len(names)), dtype=np.uint8)
+    fit = np.zeros((size, len(names)))
+    rows = COMPILED.Rows(size, len(names), basis, present, fit, np.ones(size, bool), names)
+    got = rows.accept(i, without_row, allocated, remaining)
+    expected = tuple(
+        None if w is None else w - allocated.get(name, 0.0)
+        for w, name in zip(without_row, names, strict=True)
+    )
+    assert _bits(got) == _bits(expected)
+    assert _bits(tuple(basis[i].tolist())) == _bits(
+        tuple(0.0 if x is None else x for x in expected)
+    )
+    assert present[i].tolist() == [0 if x is None else 1 for x in expected]
+    aligned = tuple(remaining.get(name, 0.0) for name in names)
+    assert _bits(tuple(fit[i].tolist())) == _bits(aligned)

@@ -40,6 +40,7 @@ typedef struct {
     uint8_t *present;  /* size x width: 0 where the basis lacks the name */
     double *fit;       /* size x width: 0.0 where the fit bag lacks the name */
     uint8_t *alive;    /* size */
+    PyObject *names;   /* tuple of width str: the index's names, for `accept` */
     Py_buffer views[4];
     int held;
 } RowsObject;
@@ -68,35 +69,46 @@ Rows_dealloc(RowsObject *self)
     for (int k = 0; k < self->held; k++) {
         PyBuffer_Release(&self->views[k]);
     }
+    Py_XDECREF(self->names);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
 static int
 Rows_init(RowsObject *self, PyObject *args, PyObject *kwds)
 {
-    PyObject *basis, *present, *fit, *alive;
+    PyObject *basis, *present, *fit, *alive, *names;
     Py_ssize_t size, width;
-    static char *kwlist[] = {"size", "width", "basis", "present", "fit", "alive", NULL};
-    if (self->held) {
+    static char *kwlist[] = {"size", "width", "basis", "present", "fit", "alive", "names", NULL};
+    if (self->held || self->names) {
         PyErr_SetString(PyExc_RuntimeError, "Rows is initialised once");
         return -1;
     }
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "nnOOOO", kwlist, &size, &width, &basis,
-                                     &present, &fit, &alive)) {
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "nnOOOOO!", kwlist, &size, &width, &basis,
+                                     &present, &fit, &alive, &PyTuple_Type, &names)) {
         return -1;
     }
     if (size < 0 || width < 0) {
         PyErr_SetString(PyExc_ValueError, "size and width must be >= 0");
         return -1;
     }
+    if (PyTuple_GET_SIZE(names) != width) {
+        PyErr_SetString(PyExc_ValueError, "names: expected one name per column");
+        return -1;
+    }
+    for (Py_ssize_t k = 0; k < width; k++) {
+        if (!PyUnicode_Check(PyTuple_GET_ITEM(names, k))) {
+            PyErr_SetString(PyExc_TypeError, "names: expected str");
+            return -1;
+        }
+    }
     PyObject *objs[4] = {basis, present, fit, alive};
     Py_ssize_t itemsizes[4] = {8, 1, 8, 1};
     Py_ssize_t counts[4] = {size * width, size * width, size * width, size};
     int writable[4] = {1, 1, 1, 0};
-    const char *names[4] = {"basis", "present", "fit", "alive"};
+    const char *fields[4] = {"basis", "present", "fit", "alive"};
     for (int k = 0; k < 4; k++) {
         if (take_buffer(objs[k], &self->views[k], itemsizes[k], counts[k], writable[k],
-                        names[k]) < 0) {
+                        fields[k]) < 0) {
             return -1;
         }
         self->held = k + 1;
@@ -107,7 +119,102 @@ Rows_init(RowsObject *self, PyObject *args, PyObject *kwds)
     self->present = (uint8_t *)self->views[1].buf;
     self->fit = (double *)self->views[2].buf;
     self->alive = (uint8_t *)self->views[3].buf;
+    Py_INCREF(names);
+    self->names = names;
     return 0;
+}
+
+static int
+as_double(PyObject *value, double *out)
+{
+    double v = PyFloat_AsDouble(value);
+    if (v == -1.0 && PyErr_Occurred()) {
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* accept(i, without_row, allocated, remaining) -> basis_row: node i took work. Its basis is
+ * `w - allocated.get(name, 0.0)` per name (None where w is None), the same subtraction as the
+ * engine's Python form; its fit row is `remaining` aligned with the names. Both are written,
+ * and the basis row is returned for the Python side. `allocated` and `remaining` are the
+ * bags' dicts. */
+static PyObject *
+Rows_accept(RowsObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "accept(i, without_row, allocated, remaining)");
+        return NULL;
+    }
+    Py_ssize_t i = PyLong_AsSsize_t(args[0]);
+    if (i == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (i < 0 || i >= self->size) {
+        PyErr_SetString(PyExc_IndexError, "row out of range");
+        return NULL;
+    }
+    PyObject *without = args[1], *allocated = args[2], *remaining = args[3];
+    if (!PyTuple_Check(without) || PyTuple_GET_SIZE(without) != self->width) {
+        PyErr_SetString(PyExc_ValueError, "without_row must be a tuple as wide as the index");
+        return NULL;
+    }
+    if (!PyDict_Check(allocated) || !PyDict_Check(remaining)) {
+        PyErr_SetString(PyExc_TypeError, "allocated and remaining must be dicts");
+        return NULL;
+    }
+    Py_ssize_t width = self->width;
+    double *basis = self->basis + i * width;
+    uint8_t *present = self->present + i * width;
+    double *fit = self->fit + i * width;
+    PyObject *row = PyTuple_New(width);
+    if (row == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t k = 0; k < width; k++) {
+        PyObject *name = PyTuple_GET_ITEM(self->names, k);
+        PyObject *w = PyTuple_GET_ITEM(without, k);
+        PyObject *out;
+        if (w == Py_None) {
+            basis[k] = 0.0;
+            present[k] = 0;
+            out = Py_NewRef(Py_None);
+        } else {
+            double wv, av = 0.0;
+            if (as_double(w, &wv) < 0) {
+                goto fail;
+            }
+            PyObject *a = PyDict_GetItemWithError(allocated, name);
+            if (a == NULL && PyErr_Occurred()) {
+                goto fail;
+            }
+            if (a != NULL && as_double(a, &av) < 0) {
+                goto fail;
+            }
+            double b = wv - av;
+            basis[k] = b;
+            present[k] = 1;
+            out = PyFloat_FromDouble(b);
+            if (out == NULL) {
+                goto fail;
+            }
+        }
+        PyTuple_SET_ITEM(row, k, out);
+        PyObject *have = PyDict_GetItemWithError(remaining, name);
+        if (have == NULL) {
+            if (PyErr_Occurred()) {
+                goto fail;
+            }
+            fit[k] = 0.0;
+        } else if (as_double(have, &fit[k]) < 0) {
+            goto fail;
+        }
+    }
+    return row;
+fail:
+    Py_DECREF(row);
+    return NULL;
 }
 
 /* write(i, basis_row, fit_row): a float or None (the bag lacks the name) per index name */
@@ -165,6 +272,8 @@ Rows_write(RowsObject *self, PyObject *const *args, Py_ssize_t nargs)
 static PyMethodDef Rows_methods[] = {
     {"write", (PyCFunction)(void (*)(void))Rows_write, METH_FASTCALL,
      "write(i, basis_row, fit_row): node i's rows changed"},
+    {"accept", (PyCFunction)(void (*)(void))Rows_accept, METH_FASTCALL,
+     "accept(i, without_row, allocated, remaining) -> basis_row: node i took work"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -1,6 +1,6 @@
 # The compiled re-reader's surface (_rereads.c); see fast_rows.py for how it is used.
 from array import array
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -18,10 +18,18 @@ class Rows:
         present: npt.NDArray[np.uint8],
         fit: FloatArray,
         alive: BoolArray,
+        names: tuple[str, ...],
     ) -> None: ...
     def write(
         self, i: int, basis_row: tuple[float | None, ...], fit_row: tuple[float | None, ...]
     ) -> None: ...
+    def accept(
+        self,
+        i: int,
+        without_row: tuple[float | None, ...],
+        allocated: Mapping[str, float],
+        remaining: Mapping[str, float],
+    ) -> tuple[float | None, ...]: ...
 
 class Reader:
     def __init__(

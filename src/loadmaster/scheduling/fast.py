@@ -262,8 +262,19 @@ class FastSession:
             for rows in self._reservation_rows.values():
                 rows.monotone = False
         insort(self._queued_priorities[i], priority)
-        # the basis `without_tasks.subtract(allocated)`, aligned: per name w − a, or w where
-        # nothing is allocated (w − 0.0 is w for every float), None where w lacks the name
+        # the basis `without_tasks.subtract(allocated)`, aligned: per name w − a, or w − 0.0
+        # where nothing is allocated (which is w for every float), None where w lacks the name
+        rows = self._scheduling_rows
+        remaining = node.remaining_resources
+        if rows.kernel is not None:  # the same subtractions, in compiled code
+            basis = rows.kernel.accept(
+                i,
+                self._without_tasks_rows[i],
+                node.allocated_resources.mapping(),
+                remaining.mapping(),
+            )
+            rows.record_row(i, remaining, basis)
+            return
         allocated = node.allocated_resources.get
         basis = tuple(
             [
@@ -271,7 +282,7 @@ class FastSession:
                 for w, name in zip(self._without_tasks_rows[i], self._index.names, strict=True)
             ]
         )
-        self._scheduling_rows.update_row(i, node.remaining_resources, basis)
+        rows.update_row(i, remaining, basis)
 
     def _reserve(self, job_exe: QueuedJobExecution, shape: _Shape) -> Decision:
         priority = job_exe.priority

@@ -201,8 +201,8 @@ class NodeRows:
         basis = np.zeros((self.size, width), dtype=np.float64)
         present = np.zeros((self.size, width), dtype=np.uint8)
         fit = np.zeros((self.size, width), dtype=np.float64)
-        kernel: Rows = compiled.Rows(self.size, width, basis, present, fit, self.alive.array)
         names = self.index.names
+        kernel: Rows = compiled.Rows(self.size, width, basis, present, fit, self.alive.array, names)
         for i, (basis_row, bag) in enumerate(zip(self.basis_rows, self.fit, strict=True)):
             kernel.write(i, basis_row, bag.aligned(names))
         self.compiled = compiled
@@ -223,12 +223,16 @@ class NodeRows:
 
     def update_row(self, i: int, fit: Resources, basis_row: tuple[float | None, ...]) -> None:
         """`update` with the basis already aligned with the index's names."""
-        self.fit[i] = fit
-        self.basis_rows[i] = basis_row
         if self.kernel is None:
             self.fit_rows[i] = fit.aligned_or(self.index.names, _NEG_INF)
         else:  # compiled: `fit_rows` (read by `_key` where `_checks` is set) is not kept
             self.kernel.write(i, basis_row, fit.aligned(self.index.names))
+        self.record_row(i, fit, basis_row)
+
+    def record_row(self, i: int, fit: Resources, basis_row: tuple[float | None, ...]) -> None:
+        """`update_row` once the compiled matrices (if any) already hold the new rows."""
+        self.fit[i] = fit
+        self.basis_rows[i] = basis_row
         self.passive[i] = {}
         self._dirty.append(i)
         self.touch(i)
