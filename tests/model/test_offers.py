@@ -547,3 +547,26 @@ def test_settle_runs_the_recompute_between_when_an_agent_total_applies() -> None
     two.settle(requests, at(45))
     assert "licenses" in one.agent("a1").watermark
     assert _state(two) == _state(one)
+
+
+def test_settle_runs_the_last_recompute_when_rounding_left_the_watermark_above_the_total() -> None:
+    """Rounding to 2 decimals can leave the watermark above the agent total (0.0151 → 0.02);
+    the recompute after the last offer is gone then limits it to the total again, which drops
+    the names the total lacks (here `licenses`, offered at 0.0), so settle must not skip that
+    recompute either."""
+
+    def build() -> OfferBook:
+        book = OfferBook()
+        book.agent("a1").set_total(Resources.of(cpus=0.0151, mem=64.0))
+        book.add_new_offers([offer("o1", 0.0151, received=at(0), licenses=0.0)])
+        book.refresh_agent_resources([], at(40))
+        return book
+
+    one, two = build(), build()
+    assert one.agent("a1").watermark.cpus == 0.02
+    requests = {"a1": cpus(0.01)}
+    one.allocate_offers(requests, at(45))
+    one.decline_offers()
+    two.settle(requests, at(45))
+    assert "licenses" not in one.agent("a1").watermark
+    assert _state(two) == _state(one)

@@ -106,8 +106,31 @@ class AgentResources:
         if requested is not None and not self._recompute_is_moot(allocated, declined):
             self._recompute()
         self._offers.clear()
-        self._recompute()
+        if self._emptied_recompute_is_moot():
+            self.offered = EMPTY  # what the recompute sets: no offers, rounded
+        else:
+            self._recompute()
         return allocated, declined
+
+    def _emptied_recompute_is_moot(self) -> bool:
+        """True if `_recompute()` with no offer left would change nothing but `offered`: the
+        level is then the tasks alone (0.0 + each amount), and nothing changes when raising
+        both watermarks to it changes nothing (the test of `increase_up_to`, name by name)
+        and the agent total, if any, already meets the watermark. Rounding the unchanged
+        watermark again gives the same values (it was rounded by the last recompute, and
+        rounding is idempotent)."""
+        watermark = self.watermark.mapping()
+        recent = self.recent_watermark.mapping()
+        tasks = self.tasks.mapping()
+        # the level `zeros.add(tasks)`: every standard name, then the tasks' names
+        level = [(name, 0.0) for name in STANDARD_NAMES if name not in tasks]
+        level += [(name, 0.0 + value) for name, value in tasks.items()]
+        for name, value in level:
+            if name not in watermark or watermark[name] < value:
+                return False
+            if name not in recent or recent[name] < value:
+                return False
+        return self.total is None or self.total.is_sufficient_to_meet(self.watermark)
 
     def _recompute_is_moot(
         self, allocated: Sequence[ResourceOffer], held: Sequence[ResourceOffer]
