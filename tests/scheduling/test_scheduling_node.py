@@ -162,6 +162,20 @@ def test_new_job_needs_a_ready_node(node_flags: dict[str, bool], expected: bool)
     assert node.remaining_resources.cpus == (3 if expected else 4)
 
 
+def test_new_job_needs_room_and_the_fitting_form_keeps_the_other_checks() -> None:
+    """`accept_fitting_job_exe` skips only the room test (its caller made it): readiness and
+    the GPU reservation still decide."""
+    node = sched_node(R(cpus=2, mem=1024, gpus=1))
+    too_big = queued(1, cpus=4, mem=512)
+    assert not node.accept_new_job_exe(too_big)
+    assert too_big.scheduled_node_id is None and node.remaining_resources.cpus == 2
+    paused = sched_node(R(cpus=2, mem=1024), node=ready_node(is_paused=True))
+    assert not paused.accept_fitting_job_exe(queued(2, cpus=1, mem=512))
+    assert node.accept_fitting_job_exe(queued(3, cpus=1, mem=512, gpus=1))
+    assert not node.accept_fitting_job_exe(queued(4, cpus=1, mem=512, gpus=1))  # GPU taken
+    assert node.remaining_resources.cpus == 1 and len(node.allocated_queued_job_exes) == 1
+
+
 def test_new_job_with_gpus_needs_a_gpu_reservation() -> None:
     gpus = GpuTable()
     node = sched_node(R(cpus=4, mem=4096, gpus=1), gpus=gpus)

@@ -247,7 +247,8 @@ class FastSession:
         while key != NO_NODE:
             score, i = divmod(key, size)
             node = self._nodes[i]
-            if node.accept_new_job_exe(job_exe):
+            # the key is current (synced), and only a fitting node has one: `fits` holds
+            if node.accept_fitting_job_exe(job_exe):
                 self._accepted(i, node, job_exe.priority, shape.takes_only)
                 return Decision(Outcome.SCHEDULED, node, score, ranking.fitting)
             tried.append(i)

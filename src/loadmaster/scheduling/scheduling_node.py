@@ -135,8 +135,16 @@ class SchedulingNode:
 
     def accept_new_job_exe(self, job_exe: QueuedJobExecution) -> bool:
         """Needs READY, room, and (for GPU work) a GPU reservation on this node."""
+        if not self.fits(job_exe.required_resources):
+            return False
+        return self.accept_fitting_job_exe(job_exe)
+
+    def accept_fitting_job_exe(self, job_exe: QueuedJobExecution) -> bool:
+        """`accept_new_job_exe` for an engine that has just found `fits(required)` true with
+        this node's current remaining resources (the fast engine's rankings test exactly that),
+        so the test is not repeated."""
         required = job_exe.required_resources
-        if not self.is_ready_for_new_job or not self.fits(required):
+        if not self.is_ready_for_new_job:
             return False
         gpus = int(required.gpus)
         if gpus > 0 and not self._gpus.reserve(self.node_id, job_exe.id, gpus):
