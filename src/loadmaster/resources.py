@@ -13,7 +13,9 @@ cluster declares.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import importlib
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 CPUS = "cpus"
 MEM = "mem"
@@ -22,6 +24,128 @@ GPUS = "gpus"
 STANDARD_NAMES: tuple[str, ...] = (CPUS, MEM, DISK, GPUS)
 # Names that `remove_resource` zeroes instead of deleting (gpus is deleted, as in the reference).
 _NEVER_REMOVED = frozenset((CPUS, MEM, DISK))
+
+
+Values = dict[str, float]
+
+
+# -- the arithmetic on the bags' dicts --------------------------------------------------------
+# Each operation once in Python; `_bags.c` holds the same operations compiled (same float
+# operations in the same order, same names in the same order), used where the package was
+# built with a C compiler: a cycle makes tens of thousands of them.
+def _add(values: Values, other: Values) -> Values:
+    out = dict(values)
+    for name, value in other.items():
+        out[name] = out.get(name, 0.0) + value
+    return out
+
+
+def _subtract(values: Values, other: Values) -> Values:
+    out = dict(values)
+    for name, value in other.items():
+        if name in out:
+            out[name] -= value
+    return out
+
+
+def _subtract_all(values: Values, others: Sequence[Values]) -> Values:
+    out = dict(values)
+    for other in others:
+        for name, value in other.items():
+            if name in out:
+                out[name] -= value
+    return out
+
+
+def _total(start: Values, bags: Sequence[Values]) -> Values:
+    out = dict(start)
+    for bag in bags:
+        for name, value in bag.items():
+            out[name] = out.get(name, 0.0) + value
+    return out
+
+
+def _is_sufficient(values: Values, request: Values) -> bool:
+    for name, wanted in request.items():
+        have = values.get(name)
+        if have is None:
+            if wanted > 0.0:
+                return False
+        elif have < wanted:
+            return False
+    return True
+
+
+def _increase_up_to(values: Values, other: Values) -> Values:
+    out = dict(values)
+    for name, value in other.items():
+        if name not in out or out[name] < value:
+            out[name] = value
+    return out
+
+
+def _round_values(values: Values) -> Values:
+    # a whole number is its own rounding (-0.0 included) and most amounts are whole: they
+    # skip `round`, which costs a decimal conversion
+    return {
+        name: value if value % 1.0 == 0.0 else round(value, 2) for name, value in values.items()
+    }
+
+
+class Arithmetic:
+    """One implementation of the bag operations: `python()` or `compiled()`."""
+
+    __slots__ = (
+        "add",
+        "increase_up_to",
+        "is_sufficient",
+        "round_values",
+        "subtract",
+        "subtract_all",
+        "total",
+    )
+
+    def __init__(self, source: Any) -> None:  # the module, or `_PythonOps`
+        self.add: Callable[[Values, Values], Values] = source.add
+        self.subtract: Callable[[Values, Values], Values] = source.subtract
+        self.subtract_all: Callable[[Values, Sequence[Values]], Values] = source.subtract_all
+        self.total: Callable[[Values, Sequence[Values]], Values] = source.total
+        self.is_sufficient: Callable[[Values, Values], bool] = source.is_sufficient
+        self.increase_up_to: Callable[[Values, Values], Values] = source.increase_up_to
+        self.round_values: Callable[[Values], Values] = source.round_values
+
+    @staticmethod
+    def python() -> Arithmetic:
+        return Arithmetic(_PythonOps)
+
+    @staticmethod
+    def compiled() -> Arithmetic | None:
+        """The compiled operations, or None where the package was built without them."""
+        try:
+            return Arithmetic(importlib.import_module("loadmaster._bags"))
+        except ImportError:
+            return None
+
+
+class _PythonOps:
+    add = staticmethod(_add)
+    subtract = staticmethod(_subtract)
+    subtract_all = staticmethod(_subtract_all)
+    total = staticmethod(_total)
+    is_sufficient = staticmethod(_is_sufficient)
+    increase_up_to = staticmethod(_increase_up_to)
+    round_values = staticmethod(_round_values)
+
+
+# chosen once at import and never rebound
+_OPS: Arithmetic = Arithmetic.compiled() or Arithmetic.python()
+_op_add = _OPS.add
+_op_subtract = _OPS.subtract
+_op_subtract_all = _OPS.subtract_all
+_op_total = _OPS.total
+_op_is_sufficient = _OPS.is_sufficient
+_op_increase_up_to = _OPS.increase_up_to
+_op_round_values = _OPS.round_values
 
 
 class Resources:
@@ -100,28 +224,16 @@ class Resources:
     # -- arithmetic ---------------------------------------------------------------------------
     def add(self, other: Resources) -> Resources:
         """Sum per name; names only in `other` are inserted."""
-        out = dict(self._values)
-        for name, value in other._values.items():
-            out[name] = out.get(name, 0.0) + value
-        return Resources._wrap(out)
+        return Resources._wrap(_op_add(self._values, other._values))
 
     def subtract(self, other: Resources) -> Resources:
         """Subtract per name, ignoring names absent from self; values may go negative."""
-        out = dict(self._values)
-        for name, value in other._values.items():
-            if name in out:
-                out[name] -= value
-        return Resources._wrap(out)
+        return Resources._wrap(_op_subtract(self._values, other._values))
 
     def subtract_all(self, others: Iterable[Resources]) -> Resources:
         """`self.subtract(a).subtract(b)…` for each bag in order: the same subtractions in the
         same order (so the same floats), without a bag per step."""
-        out = dict(self._values)
-        for other in others:
-            for name, value in other._values.items():
-                if name in out:
-                    out[name] -= value
-        return Resources._wrap(out)
+        return Resources._wrap(_op_subtract_all(self._values, [o._values for o in others]))
 
     def __add__(self, other: Resources) -> Resources:
         return self.add(other)
@@ -131,23 +243,11 @@ class Resources:
 
     def is_sufficient_to_meet(self, request: Resources) -> bool:
         """True iff every requested amount is available; a lacking name only meets a request <= 0."""
-        values = self._values
-        for name, wanted in request._values.items():
-            have = values.get(name)
-            if have is None:
-                if wanted > 0.0:
-                    return False
-            elif have < wanted:
-                return False
-        return True
+        return _op_is_sufficient(self._values, request._values)
 
     def increase_up_to(self, other: Resources) -> Resources:
         """Per name, the larger of the two; names only in `other` are copied in."""
-        out = dict(self._values)
-        for name, value in other._values.items():
-            if name not in out or out[name] < value:
-                out[name] = value
-        return Resources._wrap(out)
+        return Resources._wrap(_op_increase_up_to(self._values, other._values))
 
     def limit_to(self, other: Resources) -> Resources:
         """Lower each value to `other`'s; names of self missing from `other` are removed."""
@@ -177,15 +277,9 @@ class Resources:
         return Resources._wrap(out)
 
     def round_values(self) -> Resources:
-        """Round to 2 decimals, the reference's guard against float drift. A whole number is
-        its own rounding (-0.0 included), and most amounts are whole: they skip `round`, which
-        costs a decimal conversion and runs several times per agent and cycle."""
-        return Resources._wrap(
-            {
-                name: value if value % 1.0 == 0.0 else round(value, 2)
-                for name, value in self._values.items()
-            }
-        )
+        """Round to 2 decimals, the reference's guard against float drift (runs several times
+        per agent and cycle)."""
+        return Resources._wrap(_op_round_values(self._values))
 
     def is_equal(self, other: Resources) -> bool:
         """Same names and values equal after rounding to 5 decimals."""
@@ -229,13 +323,12 @@ class Resources:
 EMPTY = Resources()
 
 
+_ZEROS: Values = {name: 0.0 for name in STANDARD_NAMES}  # copied, never changed
+
+
 def total(resources: Iterable[Resources]) -> Resources:
     """Sum of many bags (empty bag for none)."""
-    out: dict[str, float] = {name: 0.0 for name in STANDARD_NAMES}
-    for res in resources:
-        for name, value in res.items():
-            out[name] = out.get(name, 0.0) + value
-    return Resources._wrap(out)
+    return Resources._wrap(_op_total(_ZEROS, [res._values for res in resources]))
 
 
 def count_satisfiable(available: Resources, requirements: Iterable[Resources]) -> int:
