@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from loadmaster.resources import Resources
+from loadmaster.scheduling import fast_rows as fast_rows_module
 from loadmaster.scheduling.fast_index import JobTypeIndex
 from loadmaster.scheduling.fast_rows import NO_NODE, Liveness, NodeRows, Ranking, compiled_rereads
 
@@ -96,8 +97,21 @@ def _rankings(case: dict[str, Any]) -> tuple[NodeRows, Ranking, NodeRows, Rankin
 
 @needs_compiled
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(cases())
-def test_same_keys_best_and_fitting_as_the_python_re_read(case: dict[str, Any]) -> None:
+@given(cases(), st.sampled_from([0, 2, 512]))
+def test_same_keys_best_and_fitting_as_the_python_re_read(
+    case: dict[str, Any], scan_limit: int
+) -> None:
+    """`scan_limit` below the number of changes since a read makes both re-read the nodes
+    whose stamps are newer instead of walking the log."""
+    saved = fast_rows_module._SCAN_LIMIT
+    fast_rows_module._SCAN_LIMIT = scan_limit
+    try:
+        _compare_with_python(case)
+    finally:
+        fast_rows_module._SCAN_LIMIT = saved
+
+
+def _compare_with_python(case: dict[str, Any]) -> None:
     fast_rows, fast, py_rows, py = _rankings(case)
     assert fast._reader is not None and py._reader is None
     # the first pass: compiled `fill` against NumPy's `_compute`

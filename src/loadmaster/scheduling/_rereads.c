@@ -464,6 +464,121 @@ key_of(const ReaderObject *self, Py_ssize_t i)
     return score * (int64_t)rows->size + (int64_t)i;
 }
 
+/* one changed node: `Ranking._patch`'s loop body; returns 1 if the best key may be stale */
+static inline int
+patch_one(ReaderObject *self, Py_ssize_t i, int skip_unfit, int64_t *best,
+          Py_ssize_t *fitting)
+{
+    int64_t *keys = self->keys;
+    int64_t old = keys[i];
+    if (skip_unfit && old == NO_NODE) {
+        return 0;
+    }
+    int64_t now = key_of(self, i);
+    if (now == old) {
+        return 0;
+    }
+    keys[i] = now;
+    int64_t *low = &self->block_min[i / BLOCK];
+    if (now < *low) {
+        *low = now;
+    } else if (old == *low) {
+        *low = block_minimum(keys, self->rows->size, i / BLOCK);
+    }
+    if (old == NO_NODE) {
+        *fitting += 1;
+    } else if (now == NO_NODE) {
+        *fitting -= 1;
+    }
+    if (now < *best) {
+        *best = now;
+    } else if (old == *best) {
+        return 1;
+    }
+    return 0;
+}
+
+static int64_t
+minimum_of_blocks(const ReaderObject *self)
+{
+    int64_t low = NO_NODE;
+    for (Py_ssize_t b = 0; b < self->blocks; b++) {
+        if (self->block_min[b] < low) {
+            low = self->block_min[b];
+        }
+    }
+    return low;
+}
+
+/* patch_log(log, stamps, since, end, scan_limit, skip_unfit, best, fitting) -> (best,
+ * fitting): `Ranking.sync` for the changes logged at positions since..end-1 of `log` (an
+ * array of node indices); past `scan_limit` changes, the nodes whose stamp is > since (one
+ * pass over all nodes) instead, so each changed node is read once */
+static PyObject *
+Reader_patch_log(ReaderObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 8) {
+        PyErr_SetString(PyExc_TypeError,
+                        "patch_log(log, stamps, since, end, scan_limit, skip_unfit, best, "
+                        "fitting)");
+        return NULL;
+    }
+    Py_ssize_t since = PyLong_AsSsize_t(args[2]);
+    Py_ssize_t end = PyLong_AsSsize_t(args[3]);
+    Py_ssize_t scan_limit = PyLong_AsSsize_t(args[4]);
+    int skip_unfit = PyObject_IsTrue(args[5]);
+    long long best_in = PyLong_AsLongLong(args[6]);
+    Py_ssize_t fitting = PyLong_AsSsize_t(args[7]);
+    if (PyErr_Occurred() || skip_unfit < 0) {
+        return NULL;
+    }
+    int64_t best = best_in;
+    Py_ssize_t size = self->rows->size;
+    int stale = 0;
+    Py_buffer view;
+    if (end - since <= scan_limit) {
+        if (PyObject_GetBuffer(args[0], &view, PyBUF_C_CONTIGUOUS) < 0) {
+            return NULL;
+        }
+        const int64_t *log = (const int64_t *)view.buf;
+        Py_ssize_t length = view.itemsize == 8 ? view.len / 8 : -1;
+        if (since < 0 || end > length || since > end) {
+            PyBuffer_Release(&view);
+            PyErr_SetString(PyExc_IndexError, "log positions out of range");
+            return NULL;
+        }
+        for (Py_ssize_t c = since; c < end; c++) {
+            Py_ssize_t i = (Py_ssize_t)log[c];
+            if (i < 0 || i >= size) {
+                PyBuffer_Release(&view);
+                PyErr_SetString(PyExc_IndexError, "node out of range");
+                return NULL;
+            }
+            stale |= patch_one(self, i, skip_unfit, &best, &fitting);
+        }
+    } else {
+        if (PyObject_GetBuffer(args[1], &view, PyBUF_C_CONTIGUOUS) < 0) {
+            return NULL;
+        }
+        if (view.itemsize != 8 || view.len != 8 * size) {
+            PyBuffer_Release(&view);
+            PyErr_SetString(PyExc_ValueError, "stamps: expected one int64 per node");
+            return NULL;
+        }
+        const int64_t *stamps = (const int64_t *)view.buf;
+        for (Py_ssize_t i = 0; i < size; i++) {
+            if (stamps[i] > since) {
+                stale |= patch_one(self, i, skip_unfit, &best, &fitting);
+            }
+        }
+    }
+    PyBuffer_Release(&view);
+    if (stale) {
+        best = minimum_of_blocks(self);
+    }
+    return Py_BuildValue("Ln", (long long)best, fitting);
+}
+
 /* patch(changed, skip_unfit, best, fitting) -> (best, fitting): `Ranking._patch` */
 static PyObject *
 Reader_patch(ReaderObject *self, PyObject *const *args, Py_ssize_t nargs)
@@ -490,8 +605,8 @@ Reader_patch(ReaderObject *self, PyObject *const *args, Py_ssize_t nargs)
     }
     Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
     PyObject **items = PySequence_Fast_ITEMS(seq);
-    int64_t *keys = self->keys;
     Py_ssize_t size = self->rows->size;
+    int64_t best64 = best;
     int stale = 0;
     for (Py_ssize_t c = 0; c < n; c++) {
         Py_ssize_t i = PyLong_AsSsize_t(items[c]);
@@ -504,42 +619,13 @@ Reader_patch(ReaderObject *self, PyObject *const *args, Py_ssize_t nargs)
             PyErr_SetString(PyExc_IndexError, "node out of range");
             return NULL;
         }
-        int64_t old = keys[i];
-        if (skip_unfit && old == NO_NODE) {
-            continue;
-        }
-        int64_t now = key_of(self, i);
-        if (now == old) {
-            continue;
-        }
-        keys[i] = now;
-        int64_t *low = &self->block_min[i / BLOCK];
-        if (now < *low) {
-            *low = now;
-        } else if (old == *low) {
-            *low = block_minimum(keys, size, i / BLOCK);
-        }
-        if (old == NO_NODE) {
-            fitting += 1;
-        } else if (now == NO_NODE) {
-            fitting -= 1;
-        }
-        if (now < best) {
-            best = now;
-        } else if (old == best) {
-            stale = 1;
-        }
+        stale |= patch_one(self, i, skip_unfit, &best64, &fitting);
     }
     Py_DECREF(seq);
     if (stale) {
-        int64_t low = NO_NODE;
-        for (Py_ssize_t b = 0; b < self->blocks; b++) {
-            if (self->block_min[b] < low) {
-                low = self->block_min[b];
-            }
-        }
-        best = low;
+        best64 = minimum_of_blocks(self);
     }
+    best = best64;
     return Py_BuildValue("Ln", best, fitting);
 }
 
@@ -587,6 +673,8 @@ Reader_key(ReaderObject *self, PyObject *arg)
 }
 
 static PyMethodDef Reader_methods[] = {
+    {"patch_log", (PyCFunction)(void (*)(void))Reader_patch_log, METH_FASTCALL,
+     "patch_log(log, stamps, since, end, scan_limit, skip_unfit, best, fitting)"},
     {"patch", (PyCFunction)(void (*)(void))Reader_patch, METH_FASTCALL,
      "patch(changed, skip_unfit, best, fitting) -> (best, fitting)"},
     {"fill", (PyCFunction)Reader_fill, METH_NOARGS,

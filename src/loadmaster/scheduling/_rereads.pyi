@@ -47,5 +47,16 @@ class Reader:
     def patch(
         self, changed: Sequence[int], skip_unfit: bool, best: int, fitting: int
     ) -> tuple[int, int]: ...
+    def patch_log(
+        self,
+        log: array[int],
+        stamps: array[int],
+        since: int,
+        end: int,
+        scan_limit: int,
+        skip_unfit: bool,
+        best: int,
+        fitting: int,
+    ) -> tuple[int, int]: ...
     def fill(self) -> tuple[int, int]: ...
     def key(self, i: int) -> int: ...

@@ -182,7 +182,7 @@ class NodeRows:
         self._basis: FloatArray | None = None
         self._present: BoolArray | None = None
         self._dirty: list[int] = []
-        self.log: list[int] = []
+        self.log = array("q")  # node indices in order of change (read in place by C)
         # per node, len(log) just after its latest change: "changed since p" is stamps > p
         self.stamps = array("q", bytes(8 * self.size))
         self.stamps_view: IntArray = np.frombuffer(self.stamps, dtype=np.int64)
@@ -454,10 +454,9 @@ class Ranking:
         if rows.monotone and self.best == NO_NODE:
             return  # fits no node, and no node can start fitting
         count = end - since
-        if self._reader is not None:
-            changes = log[since:end] if count <= _SCAN_LIMIT else self._changed_since(since)
-            self.best, self.fitting = self._reader.patch(
-                changes, rows.monotone, self.best, self.fitting
+        if self._reader is not None:  # the same reads as below, from the log or the stamps
+            self.best, self.fitting = self._reader.patch_log(
+                log, rows.stamps, since, end, _SCAN_LIMIT, rows.monotone, self.best, self.fitting
             )
             return
         if count == 1 and _PATCH_LIMIT:
@@ -480,11 +479,6 @@ class Ranking:
                 self._patch(idx.tolist())
                 return
         self._apply(idx)
-
-    def _changed_since(self, since: int) -> list[int]:
-        """The nodes changed after log position `since`, from the stamps (one pass)."""
-        changed: list[int] = np.flatnonzero(self._rows.stamps_view > since).tolist()
-        return changed
 
     def _apply(self, idx: IntArray) -> None:
         """Recompute the keys of `idx` in one vectorized pass."""

@@ -8,7 +8,7 @@ manager turns the allocations into launches.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 
 from loadmaster.model.executions import RunningJobExecution
@@ -189,20 +189,18 @@ class SchedulingNode:
         """What the node would have if all work less important than `priority` drained."""
         return self.watermark_resources.subtract_all(self._held_at(priority))
 
-    def _held_at(self, priority: int) -> Iterator[Resources]:
+    def _held_at(self, priority: int) -> list[Resources]:
         """What stays on the node when work less important than `priority` drains, in the
-        order it is subtracted: non-job tasks, running executions, this cycle's accepts."""
-        for task in self._running_tasks:
-            if not task.is_job_task:
-                yield task.resources
+        order it is subtracted: non-job tasks, running executions, this cycle's accepts (built
+        as lists: a placement engine reads this for every node at a reservation)."""
+        held = [task.resources for task in self._running_tasks if not task.is_job_task]
         for exe in self._running_exes:
             if exe.priority <= priority:
                 needed = exe.current_or_next_resources()
                 if needed is not None:
-                    yield needed
-        for queued in self._allocated_queued:
-            if queued.priority <= priority:
-                yield queued.required_resources
+                    held.append(needed)
+        held += [q.required_resources for q in self._allocated_queued if q.priority <= priority]
+        return held
 
     def score_job_exe_for_reservation(
         self, job_exe: QueuedJobExecution, job_type_resources: Sequence[Resources]
