@@ -20,6 +20,6 @@ setup(
             sources=["src/loadmaster/scheduling/_rereads.c"],
             extra_compile_args=["-O2"],
             optional=True,
-        )
+        ),
     ]
 )

@@ -143,6 +143,156 @@ bags_subtract(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nar
     return out;
 }
 
+/* The many-bag forms (subtract_all, total) keep the running amounts as C doubles while every
+ * amount involved is an exact float and every name is already in the result: the same
+ * subtractions and additions in the same order as one PyFloat per step, without allocating
+ * one. Anything else (an int amount, a name to insert) takes the per-item path. */
+#define MAX_FAST_NAMES 16
+
+typedef struct {
+    Py_ssize_t count;
+    PyObject *names[MAX_FAST_NAMES]; /* borrowed from the result dict */
+    double amounts[MAX_FAST_NAMES];
+    int changed[MAX_FAST_NAMES];
+} Running;
+
+/* 1 if `out` can be held as a Running (fills it), 0 if not */
+static int
+running_load(PyObject *out, Running *run)
+{
+    Py_ssize_t pos = 0, k = 0;
+    PyObject *name, *value;
+    if (PyDict_GET_SIZE(out) > MAX_FAST_NAMES) {
+        return 0;
+    }
+    while (PyDict_Next(out, &pos, &name, &value)) {
+        if (!PyFloat_CheckExact(value) || !PyUnicode_CheckExact(name)) {
+            return 0;
+        }
+        run->names[k] = name;
+        run->amounts[k] = PyFloat_AS_DOUBLE(value);
+        run->changed[k] = 0;
+        k++;
+    }
+    run->count = k;
+    return 1;
+}
+
+static Py_ssize_t
+running_find(const Running *run, PyObject *name)
+{
+    for (Py_ssize_t k = 0; k < run->count; k++) {
+        if (run->names[k] == name) {
+            return k;
+        }
+    }
+    for (Py_ssize_t k = 0; k < run->count; k++) {
+        if (PyUnicode_Compare(run->names[k], name) == 0) {
+            return k;
+        }
+    }
+    return -1;
+}
+
+/* 1 if every item of `bag` could be applied to `run` (then it was), 0 if `bag` needs the
+ * per-item path (then `run` is unchanged) */
+static int
+running_apply(Running *run, PyObject *bag, int adding)
+{
+    Py_ssize_t pos = 0;
+    PyObject *name, *value;
+    Py_ssize_t at[MAX_FAST_NAMES * 2];
+    Py_ssize_t n = 0;
+    if (PyDict_GET_SIZE(bag) > MAX_FAST_NAMES * 2) {
+        return 0;
+    }
+    while (PyDict_Next(bag, &pos, &name, &value)) {
+        if (!PyFloat_CheckExact(value) || !PyUnicode_CheckExact(name)) {
+            return 0;
+        }
+        Py_ssize_t k = running_find(run, name);
+        if (k < 0 && adding) {
+            return 0; /* a name to insert */
+        }
+        at[n++] = k;
+    }
+    pos = 0;
+    n = 0;
+    while (PyDict_Next(bag, &pos, &name, &value)) {
+        Py_ssize_t k = at[n++];
+        if (k < 0) {
+            continue; /* subtracting a name the result lacks: a no-op */
+        }
+        double v = PyFloat_AS_DOUBLE(value);
+        run->amounts[k] = adding ? run->amounts[k] + v : run->amounts[k] - v;
+        run->changed[k] = 1;
+    }
+    return 1;
+}
+
+/* write the changed amounts back into `out` (their places in it are kept) */
+static int
+running_store(Running *run, PyObject *out)
+{
+    for (Py_ssize_t k = 0; k < run->count; k++) {
+        if (!run->changed[k]) {
+            continue;
+        }
+        PyObject *v = PyFloat_FromDouble(run->amounts[k]);
+        if (v == NULL || PyDict_SetItem(out, run->names[k], v) < 0) {
+            Py_XDECREF(v);
+            return -1;
+        }
+        Py_DECREF(v);
+        run->changed[k] = 0;
+    }
+    return 0;
+}
+
+/* out (a fresh copy) with every bag of `seq` added or subtracted in order */
+static PyObject *
+accumulate(PyObject *start, PyObject *bags, int adding, const char *what)
+{
+    PyObject *seq = PySequence_Fast(bags, what);
+    if (seq == NULL) {
+        return NULL;
+    }
+    PyObject *out = PyDict_Copy(start);
+    if (out == NULL) {
+        Py_DECREF(seq);
+        return NULL;
+    }
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    PyObject **items = PySequence_Fast_ITEMS(seq);
+    Running run;
+    int fast = running_load(out, &run);
+    for (Py_ssize_t k = 0; k < n; k++) {
+        PyObject *bag = items[k];
+        if (check_dict(bag, adding ? "bags[k]" : "others[k]") < 0) {
+            goto fail;
+        }
+        if (fast && running_apply(&run, bag, adding)) {
+            continue;
+        }
+        if (fast && running_store(&run, out) < 0) {
+            goto fail;
+        }
+        if ((adding ? add_into(out, bag) : subtract_into(out, bag)) < 0) {
+            goto fail;
+        }
+        fast = running_load(out, &run); /* the dict may have new names or objects now */
+    }
+    if (fast && running_store(&run, out) < 0) {
+        goto fail;
+    }
+    Py_DECREF(seq);
+    return out;
+fail:
+    Py_DECREF(seq);
+    Py_DECREF(out);
+    return NULL;
+}
+
 /* subtract_all(values, others): `others` is a sequence of dicts, subtracted in order */
 static PyObject *
 bags_subtract_all(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
@@ -154,26 +304,7 @@ bags_subtract_all(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t
     if (check_dict(args[0], "values") < 0) {
         return NULL;
     }
-    PyObject *seq = PySequence_Fast(args[1], "others must be a sequence of dicts");
-    if (seq == NULL) {
-        return NULL;
-    }
-    PyObject *out = PyDict_Copy(args[0]);
-    if (out == NULL) {
-        Py_DECREF(seq);
-        return NULL;
-    }
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
-    PyObject **items = PySequence_Fast_ITEMS(seq);
-    for (Py_ssize_t k = 0; k < n; k++) {
-        if (check_dict(items[k], "others[k]") < 0 || subtract_into(out, items[k]) < 0) {
-            Py_DECREF(seq);
-            Py_DECREF(out);
-            return NULL;
-        }
-    }
-    Py_DECREF(seq);
-    return out;
+    return accumulate(args[0], args[1], 0, "others must be a sequence of dicts");
 }
 
 /* total(start, bags): `start` (copied) plus every bag of the sequence, in order */
@@ -187,26 +318,7 @@ bags_total(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
     if (check_dict(args[0], "start") < 0) {
         return NULL;
     }
-    PyObject *seq = PySequence_Fast(args[1], "bags must be a sequence of dicts");
-    if (seq == NULL) {
-        return NULL;
-    }
-    PyObject *out = PyDict_Copy(args[0]);
-    if (out == NULL) {
-        Py_DECREF(seq);
-        return NULL;
-    }
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
-    PyObject **items = PySequence_Fast_ITEMS(seq);
-    for (Py_ssize_t k = 0; k < n; k++) {
-        if (check_dict(items[k], "bags[k]") < 0 || add_into(out, items[k]) < 0) {
-            Py_DECREF(seq);
-            Py_DECREF(out);
-            return NULL;
-        }
-    }
-    Py_DECREF(seq);
-    return out;
+    return accumulate(args[0], args[1], 1, "bags must be a sequence of dicts");
 }
 
 /* is_sufficient(values, request): every requested amount available; a lacking name only

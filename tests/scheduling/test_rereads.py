@@ -185,9 +185,10 @@ def test_rows_and_nodes_out_of_range_are_refused() -> None:
     assert reader.patch([0, 1], False, NO_NODE, 0) == (3, 2)  # one type met: keys 1·3 + 0, 1·3 + 1
 
 
-def _bits(row: tuple[float | None, ...]) -> list[bytes | None]:
-    """A row compared bit for bit (-0.0 is not 0.0 here; NaN equals NaN)."""
-    return [None if x is None else struct.pack("<d", x) for x in row]
+def _bits(row: tuple[float | None, ...]) -> list[bytes | str | None]:
+    """A row compared bit for bit (-0.0 is not 0.0 here), every NaN alike (which operand's
+    payload a NaN result carries is up to the compiler; nothing in Python tells them apart)."""
+    return [None if x is None else "nan" if math.isnan(x) else struct.pack("<d", x) for x in row]
 
 
 @needs_compiled
