@@ -116,6 +116,7 @@ class FastSession:
         ]
         self._without_tasks_rows = [w.aligned(self._index.names) for w in self._without_tasks]
         remaining = [n.remaining_resources for n in self._nodes]
+        self._compiled = _usable(compiled, self._index)
         rows = NodeRows(
             self._index,
             remaining,
@@ -124,15 +125,10 @@ class FastSession:
                 for w, n in zip(self._without_tasks, self._nodes, strict=True)
             ),
             self._live,
+            self._compiled,
         )
         rows.nonnegative = not any(v < 0.0 for r in remaining for _, v in r.items())
         rows.group_twins()
-        # the compiled re-reader holds job-type bit sets of up to MAX_TYPES bits
-        if compiled is not None and self._index.count > compiled.MAX_TYPES:
-            compiled = None
-        self._compiled = compiled
-        if compiled is not None:
-            rows.compile(compiled)
         self._scheduling_rows = rows
         self._queued_priorities = [
             sorted(q.priority for q in n.allocated_queued_job_exes) for n in self._nodes
@@ -189,9 +185,7 @@ class FastSession:
             initial = [
                 self._reservation_available(i, priority, source) for i, source in enumerate(sources)
             ]
-            rows = NodeRows(self._index, list(initial), initial, self._live)
-            if self._compiled is not None:
-                rows.compile(self._compiled)
+            rows = NodeRows(self._index, list(initial), initial, self._live, self._compiled)
             rows.sources = list(sources)
             rows.pos = len(changes)
             rows.monotone = self._monotone
@@ -302,6 +296,14 @@ class FastSession:
         self._scheduling_rows.touch(i)
         self._reserved += 1
         return Decision(Outcome.RESERVED, self._nodes[i], score)
+
+
+def _usable(compiled: ModuleType | None, index: JobTypeIndex) -> ModuleType | None:
+    """The compiled re-reader if it can hold this index's job-type bit sets (up to MAX_TYPES
+    bits); otherwise None, and keys are read in Python."""
+    if compiled is not None and index.count <= compiled.MAX_TYPES:
+        return compiled
+    return None
 
 
 def _takes_only(resources: Resources) -> bool:

@@ -163,6 +163,7 @@ class NodeRows:
         fit: list[Resources],
         basis: Iterable[Resources],
         alive: Liveness,
+        compiled: ModuleType | None = None,
     ) -> None:
         self.index = index
         self.size = len(fit)
@@ -171,8 +172,11 @@ class NodeRows:
         names = index.names
         self.basis_rows: list[tuple[float | None, ...]] = [b.aligned(names) for b in basis]
         # the fit bags aligned with the same names, -inf where a bag lacks one (fails every
-        # positive request, meets a NaN one: the reference's rule for a lacking name)
-        self.fit_rows: list[tuple[float, ...]] = [f.aligned_or(names, _NEG_INF) for f in fit]
+        # positive request, meets a NaN one: the reference's rule for a lacking name); only
+        # read by `Ranking._key` where `_checks` is set, which compiled rows never are
+        self.fit_rows: list[tuple[float, ...]] = (
+            [f.aligned_or(names, _NEG_INF) for f in fit] if compiled is None else []
+        )
         # per node, `passive_mask` results of its current basis by set of passive names (as
         # a bit set of name positions)
         self.passive: list[dict[int, int]] = [{} for _ in range(self.size)]
@@ -194,8 +198,10 @@ class NodeRows:
         self.twins: Twins | None = None
         self.compiled: ModuleType | None = None
         self.kernel: Rows | None = None
+        if compiled is not None:
+            self._compile(compiled)
 
-    def compile(self, compiled: ModuleType) -> None:
+    def _compile(self, compiled: ModuleType) -> None:
         """Keep the rows also in the compiled re-reader's matrices (see `Ranking.sync`)."""
         width = len(self.index.names)
         basis = np.zeros((self.size, width), dtype=np.float64)
@@ -318,37 +324,48 @@ class Ranking:
         self._r = r
         index = rows.index
         r_row = index.shape_row(r)
-        self._passive, self._active = index.split(r_row)
-        # the set of passive names as one int: the key of the per-node `passive` caches
-        self._passive_bits = sum(1 << k for k in self._passive)
         self._r_vector: FloatArray = np.array(r_row, dtype=np.float64)
-        # a name the basis lacks counts as 0.0 whatever is requested: only a request with a
-        # non-zero amount of some name needs the presence mask
-        self._needs_present = any(v != 0.0 for v in r_row)
-        items = list(r.items())
         position = {name: k for k, name in enumerate(index.names)}
         # With non-negative rows only names asking for more than 0 (or NaN) can fail, and if
         # all of them are job-type names the aligned fit rows answer; otherwise the bag does.
+        items = list(r.items())
         checked = [(n, v) for n, v in items if not v <= 0.0] if rows.nonnegative else items
         in_index = all(n in position for n, _ in checked)
         self._checks: tuple[tuple[int, float], ...] | None = None
-        if rows.nonnegative and in_index and rows.kernel is None:
-            self._checks = tuple((position[n], v) for n, v in checked)
         # the compiled fit test reads 0.0 for a lacking name, which is exact for any amounts
         compiled_checks = tuple((position[n], v) for n, v in checked) if in_index else None
-        self._fit_cols = np.array([rows.fit_column(n) for n, _ in checked], dtype=np.intp)
-        self._fit_wanted: FloatArray = np.array([v for _, v in checked], dtype=np.float64)
         self.keys = array("q", [NO_NODE]) * rows.size
         self._reader = self._compiled_reader(compiled_checks)
         if self._reader is not None:
             self.best, self.fitting = self._reader.fill()
         else:
+            if rows.nonnegative and in_index and rows.kernel is None:
+                self._checks = compiled_checks
+            self._prepare_python(r_row, checked)
             first = self._compute(None)
             self.keys = array("q", first.tobytes())
             self.best = int(first.min()) if rows.size else NO_NODE
             self.fitting = int(np.count_nonzero(first != NO_NODE))
         self.keys_view: IntArray = np.frombuffer(self.keys, dtype=np.int64)
         self.pos = len(rows.log)
+
+    @property
+    def compiled(self) -> bool:
+        """True if the compiled reader computes and re-reads this ranking's keys."""
+        return self._reader is not None
+
+    def _prepare_python(self, r_row: tuple[float, ...], checked: list[tuple[str, float]]) -> None:
+        """What the Python re-reads (`_key`) and NumPy passes (`_compute`) read; a ranking read
+        by the compiled reader never uses them."""
+        rows = self._rows
+        self._passive, self._active = rows.index.split(r_row)
+        # the set of passive names as one int: the key of the per-node `passive` caches
+        self._passive_bits = sum(1 << k for k in self._passive)
+        # a name the basis lacks counts as 0.0 whatever is requested: only a request with a
+        # non-zero amount of some name needs the presence mask
+        self._needs_present = any(v != 0.0 for v in r_row)
+        self._fit_cols = np.array([rows.fit_column(n) for n, _ in checked], dtype=np.intp)
+        self._fit_wanted = np.array([v for _, v in checked], dtype=np.float64)
 
     def _compiled_reader(self, checks: tuple[tuple[int, float], ...] | None) -> Reader | None:
         """The compiled form of `_key` over `keys`, where the rows are compiled and every name
