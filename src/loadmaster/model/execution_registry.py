@@ -27,14 +27,15 @@ class JobExecutionManager:
 
     def schedule_job_exes(self, executions: Iterable[RunningJobExecution]) -> None:
         """Register new executions (a cycle adds thousands: `_index` inlined, same entries in
-        the same order)."""
+        the same order). Every step's id is indexed, of tasks not built yet too (`task_ids`
+        builds none)."""
         running = self._running
         by_task = self._by_task
         ids_by_exe = self._ids_by_exe
         for exe in executions:
             exe_id = exe.id
             running[exe_id] = exe
-            task_ids = [task.id for task in exe.tasks]
+            task_ids = exe.task_ids()
             by_task.update(dict.fromkeys(task_ids, exe_id))
             known = ids_by_exe.get(exe_id)
             if known is None:
@@ -44,9 +45,9 @@ class JobExecutionManager:
 
     def _index(self, exe: RunningJobExecution) -> None:
         ids = self._ids_by_exe.setdefault(exe.id, set())
-        for task in exe.tasks:
-            self._by_task[task.id] = exe.id
-            ids.add(task.id)
+        for task_id in exe.task_ids():
+            self._by_task[task_id] = exe.id
+            ids.add(task_id)
 
     def running(self) -> list[RunningJobExecution]:
         return list(self._running.values())

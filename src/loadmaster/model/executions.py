@@ -218,41 +218,48 @@ class StepEnvironment(Mapping[str, str]):
         return f"StepEnvironment({dict(self)!r})"
 
 
-def _step_tasks(spec: ExecutionSpec, steps: tuple[StepTemplate, ...]) -> list[Task]:
-    """`build_task` for every step of a regular job, from its templates; each step's
-    environment is the execution's with the step's allocation over it (`StepEnvironment`)."""
-    base = spec.environment
-    task_id = spec.cluster_id + "_"
-    name = f"job {spec.job_id} "
-    agent_id = spec.agent_id
-    return [
-        Task(
-            task_id + step.kind,
-            step.kind,
-            step.resources,
-            agent_id,
-            name + step.kind,
-            step.command,
-            step.shell,
-            StepEnvironment(base, step.allocated),
-            step.running_timeout,
-        )
-        for step in steps
-    ]
+def _step_task(spec: ExecutionSpec, step: StepTemplate) -> Task:
+    """`build_task` for one step of a regular job, from its template; the step's environment
+    is the execution's with the step's allocation over it (`StepEnvironment`)."""
+    kind = step.kind
+    return Task(
+        spec.cluster_id + "_" + kind,
+        kind,
+        step.resources,
+        spec.agent_id,
+        f"job {spec.job_id} {kind}",
+        step.command,
+        step.shell,
+        StepEnvironment(spec.environment, step.allocated),
+        step.running_timeout,
+    )
 
 
-@dataclass(slots=True, eq=False)
+@dataclass(slots=True, eq=False, repr=False)
 class RunningJobExecution:
+    """An execution and its step sequence. A regular job's tasks are built from its step
+    templates only when needed — when a step becomes the next task, or when `tasks` (or
+    `remaining`) is read: a cycle creates up to 100,000 executions and starts only their first
+    step, and most of a full cluster's executions run one step at a time.
+
+    The steps are run in order, so the built tasks are always a prefix of the steps
+    (`_built`), and what remains is the steps from `_taken` on: `_taken` counts the steps taken
+    off the sequence (started, or dropped when the execution ended). A lost task is the one
+    taken last, so putting it back first is taking one step fewer.
+    """
+
     spec: ExecutionSpec
-    tasks: list[Task]
-    remaining: list[Task]
+    _steps: tuple[StepTemplate, ...]  # () for a system job, whose one task is built at once
+    _built: list[Task]  # the tasks of the first `len(_built)` steps
+    _size: int  # how many tasks the execution has, built or not
+    _taken: int = 0
     current: Task | None = None
     status: ExecutionStatus = ExecutionStatus.RUNNING
     error: str | None = None
     finished: datetime | None = None
     last_task_finished: datetime | None = None
     starved: bool = False
-    _lost_counts: dict[str, int] = field(default_factory=dict)
+    _lost_counts: dict[str, int] | None = None  # made by the first lost task
 
     @classmethod
     def create(
@@ -260,11 +267,54 @@ class RunningJobExecution:
     ) -> RunningJobExecution:
         """`templates` shares the step templates between executions (a cycle passes one)."""
         if spec.is_system:
-            tasks = [build_task(spec, "main")]
-        else:
-            steps = step_templates(spec) if templates is None else templates.for_spec(spec)
-            tasks = _step_tasks(spec, steps)
-        return cls(spec=spec, tasks=tasks, remaining=list(tasks))
+            return cls(spec, (), [build_task(spec, "main")], 1)
+        steps = step_templates(spec) if templates is None else templates.for_spec(spec)
+        return cls(spec, steps, [], len(steps))
+
+    def _build(self, index: int) -> Task:
+        """The task of step `index`, building it and any step before it not built yet."""
+        built = self._built
+        spec = self.spec
+        steps = self._steps
+        while len(built) <= index:
+            built.append(_step_task(spec, steps[len(built)]))
+        return built[index]
+
+    @property
+    def tasks(self) -> list[Task]:
+        """Every step's task, in step order (the same objects on every read)."""
+        built = self._built
+        if len(built) < self._size:
+            self._build(self._size - 1)
+        return built
+
+    @property
+    def remaining(self) -> list[Task]:
+        """The tasks not started yet, next first (a new list on every read)."""
+        taken = self._taken
+        if taken >= self._size:
+            return []
+        return self.tasks[taken:]
+
+    def task_ids(self) -> list[str]:
+        """`[task.id for task in self.tasks]` without building the tasks not built yet: a
+        step's id is its cluster id and kind until its task is built (and perhaps renamed)."""
+        built = self._built
+        ids = [task.id for task in built]
+        if len(built) < self._size:
+            prefix = self.spec.cluster_id + "_"
+            ids.extend([prefix + step.kind for step in self._steps[len(built) :]])
+        return ids
+
+    def __repr__(self) -> str:
+        """As the dataclass's own repr was when `tasks` and `remaining` were fields."""
+        return (
+            f"{type(self).__qualname__}(spec={self.spec!r}, tasks={self.tasks!r}, "
+            f"remaining={self.remaining!r}, current={self.current!r}, status={self.status!r}, "
+            f"error={self.error!r}, finished={self.finished!r}, "
+            f"last_task_finished={self.last_task_finished!r}, starved={self.starved!r}, "
+            f"_lost_counts={self._lost_counts or {}!r})"
+        )
 
     # -- identity shortcuts -------------------------------------------------------------------
     @property
@@ -293,19 +343,27 @@ class RunningJobExecution:
 
     # -- task sequence ------------------------------------------------------------------------
     def next_task(self) -> Task | None:
-        return self.remaining[0] if self.remaining else None
+        index = self._taken
+        if index >= self._size:
+            return None
+        built = self._built
+        return built[index] if index < len(built) else self._build(index)
 
     def is_next_task_ready(self) -> bool:
-        return self.current is None and bool(self.remaining)
+        return self.current is None and self._taken < self._size
 
     def start_next_task(self) -> Task | None:
-        if self.current is not None or not self.remaining:
+        if self.current is not None:
             return None
-        self.current = self.remaining.pop(0)
-        return self.current
+        task = self.next_task()
+        if task is None:
+            return None
+        self._taken += 1
+        self.current = task
+        return task
 
     def is_finished(self) -> bool:
-        return self.current is None and not self.remaining
+        return self.current is None and self._taken >= self._size
 
     def owns_task(self, task_id: str) -> bool:
         return self.current is not None and self.current.id == task_id
@@ -313,7 +371,7 @@ class RunningJobExecution:
     def _set_final(self, status: ExecutionStatus, when: datetime, error: str | None) -> None:
         if self.status is not ExecutionStatus.RUNNING:
             return
-        self.remaining = []
+        self._taken = self._size  # nothing remains
         self.status = status
         self.finished = when
         self.error = error
@@ -326,7 +384,7 @@ class RunningJobExecution:
         if update.status is TaskStatus.FINISHED:
             self.current = None
             self.last_task_finished = when
-            if not self.remaining and self.status is ExecutionStatus.RUNNING:
+            if self._taken >= self._size and self.status is ExecutionStatus.RUNNING:
                 self.status = ExecutionStatus.COMPLETED
                 self.finished = when
         elif update.status is TaskStatus.LOST:
@@ -341,12 +399,17 @@ class RunningJobExecution:
 
     def _requeue_lost(self, task: Task) -> None:
         base = f"{self.spec.cluster_id}_{task.kind}"
-        count = self._lost_counts.get(task.kind, 0) + 1
-        self._lost_counts[task.kind] = count
+        counts = self._lost_counts
+        if counts is None:
+            counts = self._lost_counts = {}
+        count = counts[task.kind] = counts.get(task.kind, 0) + 1
         task.id = f"{base}_lost-{count}"
         task.launched = task.started = task.ended = task.last_status_update = None
         task.final_status = None
-        self.remaining.insert(0, task)
+        # Only the current task of a running execution is requeued, and that is the task
+        # taken last: putting it back first is taking one step fewer.
+        assert self._built[self._taken - 1] is task
+        self._taken -= 1
 
     def _determine_error(self, task: Task) -> str:
         """Spec §6.4: a pull failure is always `pull`; a task that never ran failed to launch;
@@ -365,7 +428,7 @@ class RunningJobExecution:
         """Starved once 10 min pass between a task's end and the next task's launch."""
         if self.starved:
             return True
-        if self.current is not None or not self.remaining:
+        if self.current is not None or self._taken >= self._size:
             return False
         if self.last_task_finished is not None and (
             when > self.last_task_finished + RESOURCE_STARVATION_THRESHOLD
@@ -395,8 +458,15 @@ class RunningJobExecution:
         self._set_final(ExecutionStatus.FAILED, when, name)
 
     def current_or_next_resources(self) -> Resources | None:
-        task = self.current or self.next_task()
-        return task.resources if task is not None else None
+        """Without building the next task: a step's task has its template's resources."""
+        task = self.current
+        if task is not None:
+            return task.resources
+        index = self._taken
+        if index >= self._size:
+            return None
+        built = self._built
+        return built[index].resources if index < len(built) else self._steps[index].resources
 
 
 def tasks_of(executions: Sequence[RunningJobExecution]) -> list[Task]:
