@@ -123,6 +123,7 @@ def test_task_launches_and_updates_in_bulk(
         [
             TaskLaunch(exe_id, "x_pull", "pull", "agent-1", T0),
             TaskLaunch(exe_id, "x_pre", "pre", None, T0),
+            TaskLaunch(exe_id, "x_main", "main", "agent-2", T0),
         ]
     )
 
@@ -139,10 +140,12 @@ def test_task_launches_and_updates_in_bulk(
             update("x_pull", TaskStatus.RUNNING, LATER),  # late, after the end: ignored
             update("x_pre", TaskStatus.LOST, t2),
             update("health_1", TaskStatus.RUNNING, t1),  # not a job task: ignored
+            # an update that names no agent keeps the one recorded at launch
+            TaskStatusUpdate("x_main", "", TaskStatus.RUNNING, t1),
         ]
     )
     (running,) = store.executions.running()
-    pull, pre = running.tasks
+    pull, pre, main = running.tasks
     assert (pull.status, pull.started, pull.ended, pull.exit_code) == (
         TaskStatus.FINISHED,
         t1,
@@ -151,6 +154,7 @@ def test_task_launches_and_updates_in_bulk(
     )
     assert pull.launched == T0 and pull.last_status_update == t2
     assert pre.status is TaskStatus.LOST and pre.ended is None and pre.agent_id == "agent-1"
+    assert (main.status, main.started, main.agent_id) == (TaskStatus.RUNNING, t1, "agent-2")
 
 
 def test_running_executions_carry_what_a_restart_needs(store: SqlStore) -> None:

@@ -14,7 +14,7 @@ from datetime import datetime
 
 from loadmaster.model.executions import RunningJobExecution
 from loadmaster.model.gpus import GpuTable
-from loadmaster.model.tasks import Task, TaskStatusUpdate
+from loadmaster.model.tasks import Task, TaskStatus, TaskStatusUpdate
 
 
 @dataclass(slots=True)
@@ -67,7 +67,8 @@ class JobExecutionManager:
         if exe is None:
             return None
         exe.task_update(update, when)
-        self._index(exe)  # a lost task was renamed
+        if update.status is TaskStatus.LOST:
+            self._index(exe)  # a lost task is renamed (its next launch has a new id)
         if exe.is_finished():
             self._finish(exe)
             return exe

@@ -13,16 +13,15 @@ nothing (the cluster re-sends), and an unknown task id — a node or system task
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, func, select, update
+from sqlalchemy import Connection, Row, select, update
 
 from loadmaster.model.executions import ExecutionStatus
 from loadmaster.model.tasks import TaskStatus, TaskStatusUpdate
-from loadmaster.store.bulk import insert_rows
-from loadmaster.store.columns import UtcDateTime
+from loadmaster.store.bulk import insert_rows, time_converter
 from loadmaster.store.database import Database
 from loadmaster.store.events import append_events
 from loadmaster.store.jobs import lock_job, requeue_job
@@ -38,36 +37,33 @@ from loadmaster.store.rows import chunks, execution_of, job_of, task_of
 from loadmaster.store.schema import job_execution_tasks, job_executions, job_types, jobs
 
 _UPDATE_CHUNK = 10_000  # rows per statement of `record_task_launches` and `record_task_updates`
-_TASK_UPDATE = (
-    update(job_execution_tasks)
-    .where(
-        job_execution_tasks.c.task_id == bindparam("b_task_id"),
-        job_execution_tasks.c.ended.is_(None),
-    )
-    .values(
-        status=bindparam("b_status"),
-        last_status_update=bindparam("b_when", type_=UtcDateTime()),
-        started=func.coalesce(
-            job_execution_tasks.c.started, bindparam("b_started", type_=UtcDateTime())
-        ),
-        ended=bindparam("b_ended", type_=UtcDateTime()),
-        exit_code=bindparam("b_exit_code"),
-        agent_id=func.coalesce(bindparam("b_agent_id"), job_execution_tasks.c.agent_id),
-    )
-)
 
 
-def _update_params(update_: TaskStatusUpdate) -> dict[str, Any]:
+def _task_update_sql(dialect: str) -> str:
+    """One task's status update, in `_update_row`'s parameter order: the status and the time of
+    the update always, `started` only if not set yet (a RUNNING update), `ended` and the exit
+    code for a terminal one, the agent only if the update names one; a task that has ended
+    already is left as it is (the cluster re-sends)."""
+    m = "?" if dialect == "sqlite" else "%s"
+    return (
+        f"UPDATE {job_execution_tasks.name} SET status = {m}, last_status_update = {m},"
+        f" started = coalesce(started, {m}), ended = {m}, exit_code = {m},"
+        f" agent_id = coalesce({m}, agent_id) WHERE task_id = {m} AND ended IS NULL"
+    )
+
+
+def _update_row(update_: TaskStatusUpdate, time_of: Callable[[Any], Any]) -> tuple[Any, ...]:
     terminal = update_.status.is_terminal
-    return {
-        "b_task_id": update_.task_id,
-        "b_status": str(update_.status),
-        "b_when": update_.timestamp,
-        "b_started": update_.timestamp if update_.status is TaskStatus.RUNNING else None,
-        "b_ended": update_.timestamp if terminal else None,
-        "b_exit_code": update_.exit_code if terminal else None,
-        "b_agent_id": update_.agent_id or None,
-    }
+    when = time_of(update_.timestamp)
+    return (
+        str(update_.status),
+        when,
+        when if update_.status is TaskStatus.RUNNING else None,
+        when if terminal else None,
+        update_.exit_code if terminal else None,
+        update_.agent_id or None,
+        update_.task_id,
+    )
 
 
 def _with_job(stmt: Any) -> Any:
@@ -160,9 +156,14 @@ class ExecutionRepository:
 
         def write(connection: Connection) -> None:
             # one transaction, parameters built a chunk at a time: a turn of a full cluster
-            # records close to a million updates, whose parameters at once cost ~0.5 GiB
+            # records close to a million updates, whose parameters at once cost ~0.5 GiB;
+            # in the driver's form (times converted once per distinct value), because
+            # SQLAlchemy's per-parameter processing cost twice the statement itself
+            dialect = connection.dialect.name
+            sql = _task_update_sql(dialect)
+            time_of = time_converter(dialect)
             for part in chunks(updates, _UPDATE_CHUNK):
-                connection.execute(_TASK_UPDATE, [_update_params(u) for u in part])
+                connection.exec_driver_sql(sql, [_update_row(u, time_of) for u in part])
 
         self._db.write(write)
 
