@@ -16,7 +16,7 @@ from loadmaster.model.gpus import GpuTable
 from loadmaster.model.nodes import Node, NodeTaskFactory
 from loadmaster.model.offers import ResourceOffer, ResourceSet
 from loadmaster.model.tasks import Task
-from loadmaster.resources import Resources, count_satisfiable, total
+from loadmaster.resources import EMPTY, Resources, count_satisfiable, total
 from loadmaster.scheduling.queued import QueuedJobExecution
 
 
@@ -66,7 +66,7 @@ class SchedulingNode:
         self.task_resources = resource_set.tasks
         self.watermark_resources = resource_set.watermark
         self.allocated_offers: list[ResourceOffer] = []
-        self.allocated_resources = Resources()
+        self.allocated_resources = EMPTY  # immutable: shared, not copied
         self.allocated_tasks: list[Task] = []
         self._allocated_queued: list[QueuedJobExecution] = []
         self._allocated_running: list[RunningJobExecution] = []
@@ -238,7 +238,7 @@ class SchedulingNode:
         if offered.is_sufficient_to_meet(self.allocated_resources):
             return
         self.allocated_tasks = []
-        self.allocated_resources = Resources()
+        self.allocated_resources = EMPTY  # immutable: shared, not copied
         self.remaining_resources = self.offered_resources
 
     def start_job_exe_tasks(self) -> None:
