@@ -224,3 +224,14 @@ def test_accept_writes_the_rows_the_python_form_computes(data: st.DataObject) ->
     assert present[i].tolist() == [0 if x is None else 1 for x in expected]
     aligned = tuple(remaining.get(name, 0.0) for name in names)
     assert _bits(tuple(fit[i].tolist())) == _bits(aligned)
+
+
+@needs_compiled
+def test_an_index_wider_than_the_compiled_bit_sets_stays_on_the_python_path() -> None:
+    assert COMPILED is not None
+    from loadmaster.scheduling.fast import _usable
+
+    narrow = JobTypeIndex([Resources({"cpus": float(k)}) for k in range(COMPILED.MAX_TYPES)])
+    wide = JobTypeIndex([Resources({"cpus": float(k)}) for k in range(COMPILED.MAX_TYPES + 1)])
+    assert _usable(COMPILED, narrow) is COMPILED
+    assert _usable(COMPILED, wide) is None

@@ -19,7 +19,8 @@ changed. Invariants that make its decisions the reference's:
    `is_sufficient_to_meet`, or an exact column form of it (fast_rows.py: the -inf / 0.0
    encodings of a lacking name, and the names that can fail when no amount is negative).
 3. The winner is the minimum of `score × size + order`, i.e. lowest score, then earliest node.
-   If `accept_new_job_exe` fails (GPUs), the next minimum without the tried nodes is accepted
+   If the accept fails (GPUs; `accept_fitting_job_exe`, which is `accept_new_job_exe` without
+   the room test the ranking has just made), the next minimum without the tried nodes is accepted
    — the reference's sorted candidate list, walked the same way; a failed accept changes
    nothing, so later keys stay valid.
 4. Only when no node fits is a reservation chosen, by the minimum of the reservation key over
