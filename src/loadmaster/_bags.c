@@ -56,6 +56,20 @@ check_dict(PyObject *obj, const char *what)
     return 0;
 }
 
+/* the arguments of a two-bag operation: `call` names it in the error */
+static int
+two_bags(PyObject *const *args, Py_ssize_t nargs, const char *call, const char *second)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, call);
+        return -1;
+    }
+    if (check_dict(args[0], "values") < 0 || check_dict(args[1], second) < 0) {
+        return -1;
+    }
+    return 0;
+}
+
 /* out[name] = out.get(name, 0.0) + value for every item of `other` */
 static int
 add_into(PyObject *out, PyObject *other)
@@ -110,11 +124,7 @@ subtract_into(PyObject *out, PyObject *other)
 static PyObject *
 bags_add(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "add(values, other)");
-        return NULL;
-    }
-    if (check_dict(args[0], "values") < 0 || check_dict(args[1], "other") < 0) {
+    if (two_bags(args, nargs, "add(values, other)", "other") < 0) {
         return NULL;
     }
     PyObject *out = PyDict_Copy(args[0]);
@@ -128,11 +138,7 @@ bags_add(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
 static PyObject *
 bags_subtract(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "subtract(values, other)");
-        return NULL;
-    }
-    if (check_dict(args[0], "values") < 0 || check_dict(args[1], "other") < 0) {
+    if (two_bags(args, nargs, "subtract(values, other)", "other") < 0) {
         return NULL;
     }
     PyObject *out = PyDict_Copy(args[0]);
@@ -326,11 +332,7 @@ bags_total(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
 static PyObject *
 bags_is_sufficient(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "is_sufficient(values, request)");
-        return NULL;
-    }
-    if (check_dict(args[0], "values") < 0 || check_dict(args[1], "request") < 0) {
+    if (two_bags(args, nargs, "is_sufficient(values, request)", "request") < 0) {
         return NULL;
     }
     Py_ssize_t pos = 0;
@@ -360,11 +362,7 @@ bags_is_sufficient(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_
 static PyObject *
 bags_increase_up_to(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "increase_up_to(values, other)");
-        return NULL;
-    }
-    if (check_dict(args[0], "values") < 0 || check_dict(args[1], "other") < 0) {
+    if (two_bags(args, nargs, "increase_up_to(values, other)", "other") < 0) {
         return NULL;
     }
     PyObject *out = PyDict_Copy(args[0]);

@@ -124,6 +124,22 @@ Rows_init(RowsObject *self, PyObject *args, PyObject *kwds)
     return 0;
 }
 
+/* `arg` as a node index below `size` into *out; -1 with an exception set otherwise */
+static int
+node_index(PyObject *arg, Py_ssize_t size, Py_ssize_t *out)
+{
+    Py_ssize_t i = PyLong_AsSsize_t(arg);
+    if (i == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    if (i < 0 || i >= size) {
+        PyErr_SetString(PyExc_IndexError, "node out of range");
+        return -1;
+    }
+    *out = i;
+    return 0;
+}
+
 static int
 as_double(PyObject *value, double *out)
 {
@@ -143,16 +159,12 @@ as_double(PyObject *value, double *out)
 static PyObject *
 Rows_accept(RowsObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
+    Py_ssize_t i;
     if (nargs != 4) {
         PyErr_SetString(PyExc_TypeError, "accept(i, without_row, allocated, remaining)");
         return NULL;
     }
-    Py_ssize_t i = PyLong_AsSsize_t(args[0]);
-    if (i == -1 && PyErr_Occurred()) {
-        return NULL;
-    }
-    if (i < 0 || i >= self->size) {
-        PyErr_SetString(PyExc_IndexError, "row out of range");
+    if (node_index(args[0], self->size, &i) < 0) {
         return NULL;
     }
     PyObject *without = args[1], *allocated = args[2], *remaining = args[3];
@@ -221,16 +233,12 @@ fail:
 static PyObject *
 Rows_write(RowsObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
+    Py_ssize_t i;
     if (nargs != 3) {
         PyErr_SetString(PyExc_TypeError, "write(i, basis_row, fit_row)");
         return NULL;
     }
-    Py_ssize_t i = PyLong_AsSsize_t(args[0]);
-    if (i == -1 && PyErr_Occurred()) {
-        return NULL;
-    }
-    if (i < 0 || i >= self->size) {
-        PyErr_SetString(PyExc_IndexError, "row out of range");
+    if (node_index(args[0], self->size, &i) < 0) {
         return NULL;
     }
     PyObject *basis_row = args[1], *fit_row = args[2];
@@ -609,14 +617,9 @@ Reader_patch(ReaderObject *self, PyObject *const *args, Py_ssize_t nargs)
     int64_t best64 = best;
     int stale = 0;
     for (Py_ssize_t c = 0; c < n; c++) {
-        Py_ssize_t i = PyLong_AsSsize_t(items[c]);
-        if (i == -1 && PyErr_Occurred()) {
+        Py_ssize_t i;
+        if (node_index(items[c], size, &i) < 0) {
             Py_DECREF(seq);
-            return NULL;
-        }
-        if (i < 0 || i >= size) {
-            Py_DECREF(seq);
-            PyErr_SetString(PyExc_IndexError, "node out of range");
             return NULL;
         }
         stale |= patch_one(self, i, skip_unfit, &best64, &fitting);
@@ -661,12 +664,8 @@ Reader_fill(ReaderObject *self, PyObject *Py_UNUSED(ignored))
 static PyObject *
 Reader_key(ReaderObject *self, PyObject *arg)
 {
-    Py_ssize_t i = PyLong_AsSsize_t(arg);
-    if (i == -1 && PyErr_Occurred()) {
-        return NULL;
-    }
-    if (i < 0 || i >= self->rows->size) {
-        PyErr_SetString(PyExc_IndexError, "node out of range");
+    Py_ssize_t i;
+    if (node_index(arg, self->rows->size, &i) < 0) {
         return NULL;
     }
     return PyLong_FromLongLong(key_of(self, i));
