@@ -299,32 +299,35 @@ fail:
     return NULL;
 }
 
+/* the arguments of a many-bag operation, then the operation */
+static PyObject *
+many_bags(PyObject *const *args, Py_ssize_t nargs, int adding)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError,
+                        adding ? "total(start, bags)" : "subtract_all(values, others)");
+        return NULL;
+    }
+    if (check_dict(args[0], adding ? "start" : "values") < 0) {
+        return NULL;
+    }
+    return accumulate(args[0], args[1], adding,
+                      adding ? "bags must be a sequence of dicts"
+                             : "others must be a sequence of dicts");
+}
+
 /* subtract_all(values, others): `others` is a sequence of dicts, subtracted in order */
 static PyObject *
 bags_subtract_all(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "subtract_all(values, others)");
-        return NULL;
-    }
-    if (check_dict(args[0], "values") < 0) {
-        return NULL;
-    }
-    return accumulate(args[0], args[1], 0, "others must be a sequence of dicts");
+    return many_bags(args, nargs, 0);
 }
 
 /* total(start, bags): `start` (copied) plus every bag of the sequence, in order */
 static PyObject *
 bags_total(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "total(start, bags)");
-        return NULL;
-    }
-    if (check_dict(args[0], "start") < 0) {
-        return NULL;
-    }
-    return accumulate(args[0], args[1], 1, "bags must be a sequence of dicts");
+    return many_bags(args, nargs, 1);
 }
 
 /* is_sufficient(values, request): every requested amount available; a lacking name only

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from types import SimpleNamespace
 from typing import Any
 
 CPUS = "cpus"
@@ -105,7 +106,7 @@ class Arithmetic:
         "total",
     )
 
-    def __init__(self, source: Any) -> None:  # the module, or `_PythonOps`
+    def __init__(self, source: Any) -> None:  # anything with the seven operations
         self.add: Callable[[Values, Values], Values] = source.add
         self.subtract: Callable[[Values, Values], Values] = source.subtract
         self.subtract_all: Callable[[Values, Sequence[Values]], Values] = source.subtract_all
@@ -116,7 +117,17 @@ class Arithmetic:
 
     @staticmethod
     def python() -> Arithmetic:
-        return Arithmetic(_PythonOps)
+        return Arithmetic(
+            SimpleNamespace(
+                add=_add,
+                subtract=_subtract,
+                subtract_all=_subtract_all,
+                total=_total,
+                is_sufficient=_is_sufficient,
+                increase_up_to=_increase_up_to,
+                round_values=_round_values,
+            )
+        )
 
     @staticmethod
     def compiled() -> Arithmetic | None:
@@ -125,16 +136,6 @@ class Arithmetic:
             return Arithmetic(importlib.import_module("loadmaster._bags"))
         except ImportError:
             return None
-
-
-class _PythonOps:
-    add = staticmethod(_add)
-    subtract = staticmethod(_subtract)
-    subtract_all = staticmethod(_subtract_all)
-    total = staticmethod(_total)
-    is_sufficient = staticmethod(_is_sufficient)
-    increase_up_to = staticmethod(_increase_up_to)
-    round_values = staticmethod(_round_values)
 
 
 # chosen once at import and never rebound

@@ -179,9 +179,11 @@ def test_rows_and_nodes_out_of_range_are_refused() -> None:
         rows, 1, 1, array("q", [NO_NODE] * 3), np.zeros((1, 1)),
         np.array([[[0]], [[1]]], np.uint64), np.zeros(1), np.zeros(0, np.int64), np.zeros(0),
     )  # fmt: skip
+    stamps = array("q", [0] * 3)
     with pytest.raises(IndexError):
-        reader.patch([5], True, NO_NODE, 0)
-    assert reader.patch([0, 1], False, NO_NODE, 0) == (3, 2)  # one type met: keys 1·3 + 0, 1·3 + 1
+        reader.patch_log(array("q", [5]), stamps, 0, 1, 512, True, NO_NODE, 0)
+    log = array("q", [0, 1])  # one type met: keys 1·3 + 0, 1·3 + 1
+    assert reader.patch_log(log, stamps, 0, 2, 512, False, NO_NODE, 0) == (3, 2)
 
 
 def _bits(row: tuple[float | None, ...]) -> list[bytes | str | None]:

@@ -587,51 +587,6 @@ Reader_patch_log(ReaderObject *self, PyObject *const *args, Py_ssize_t nargs)
     return Py_BuildValue("Ln", (long long)best, fitting);
 }
 
-/* patch(changed, skip_unfit, best, fitting) -> (best, fitting): `Ranking._patch` */
-static PyObject *
-Reader_patch(ReaderObject *self, PyObject *const *args, Py_ssize_t nargs)
-{
-    if (nargs != 4) {
-        PyErr_SetString(PyExc_TypeError, "patch(changed, skip_unfit, best, fitting)");
-        return NULL;
-    }
-    int skip_unfit = PyObject_IsTrue(args[1]);
-    if (skip_unfit < 0) {
-        return NULL;
-    }
-    long long best = PyLong_AsLongLong(args[2]);
-    if (best == -1 && PyErr_Occurred()) {
-        return NULL;
-    }
-    Py_ssize_t fitting = PyLong_AsSsize_t(args[3]);
-    if (fitting == -1 && PyErr_Occurred()) {
-        return NULL;
-    }
-    PyObject *seq = PySequence_Fast(args[0], "changed must be iterable");
-    if (seq == NULL) {
-        return NULL;
-    }
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
-    PyObject **items = PySequence_Fast_ITEMS(seq);
-    Py_ssize_t size = self->rows->size;
-    int64_t best64 = best;
-    int stale = 0;
-    for (Py_ssize_t c = 0; c < n; c++) {
-        Py_ssize_t i;
-        if (node_index(items[c], size, &i) < 0) {
-            Py_DECREF(seq);
-            return NULL;
-        }
-        stale |= patch_one(self, i, skip_unfit, &best64, &fitting);
-    }
-    Py_DECREF(seq);
-    if (stale) {
-        best64 = minimum_of_blocks(self);
-    }
-    best = best64;
-    return Py_BuildValue("Ln", best, fitting);
-}
-
 /* fill() -> (best, fitting): every node's key computed and stored, as a ranking's first pass */
 static PyObject *
 Reader_fill(ReaderObject *self, PyObject *Py_UNUSED(ignored))
@@ -674,8 +629,6 @@ Reader_key(ReaderObject *self, PyObject *arg)
 static PyMethodDef Reader_methods[] = {
     {"patch_log", (PyCFunction)(void (*)(void))Reader_patch_log, METH_FASTCALL,
      "patch_log(log, stamps, since, end, scan_limit, skip_unfit, best, fitting)"},
-    {"patch", (PyCFunction)(void (*)(void))Reader_patch, METH_FASTCALL,
-     "patch(changed, skip_unfit, best, fitting) -> (best, fitting)"},
     {"fill", (PyCFunction)Reader_fill, METH_NOARGS,
      "fill() -> (best, fitting): every node's key, as a ranking's first pass"},
     {"key", (PyCFunction)Reader_key, METH_O, "key(i): node i's key from its current rows"},

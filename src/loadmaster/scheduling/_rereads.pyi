@@ -1,6 +1,6 @@
 # The compiled re-reader's surface (_rereads.c); see fast_rows.py for how it is used.
 from array import array
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 import numpy as np
 import numpy.typing as npt
@@ -44,9 +44,6 @@ class Reader:
         check_cols: IntArray,
         check_wanted: FloatArray,
     ) -> None: ...
-    def patch(
-        self, changed: Sequence[int], skip_unfit: bool, best: int, fitting: int
-    ) -> tuple[int, int]: ...
     def patch_log(
         self,
         log: array[int],
